@@ -1,0 +1,3 @@
+from aipass_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The orchestrator core. Nothing below this package imports Textual."""
