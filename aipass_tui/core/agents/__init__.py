@@ -8,14 +8,17 @@ from aipass_tui.core.agents.base import Adapter
 
 def adapter_for(name: str, config: AgentConfig) -> Adapter:
     """Return the adapter for an agent's kind."""
-    from aipass_tui.core.agents import aider, claude, codex, command, gemini, ollama
+    import importlib
 
-    classes = {
-        "claude": claude.ClaudeAdapter,
-        "codex": codex.CodexAdapter,
-        "gemini": gemini.GeminiAdapter,
-        "aider": aider.AiderAdapter,
-        "ollama": ollama.OllamaAdapter,
-        "command": command.CommandAdapter,
-    }
-    return classes[config.kind](name, config)
+    module = importlib.import_module(f"aipass_tui.core.agents.{config.kind}")
+    return getattr(module, _CLASSES[config.kind])(name, config)
+
+
+_CLASSES = {
+    "claude": "ClaudeAdapter",
+    "codex": "CodexAdapter",
+    "gemini": "GeminiAdapter",
+    "aider": "AiderAdapter",
+    "ollama": "OllamaAdapter",
+    "command": "CommandAdapter",
+}

@@ -1,0 +1,1400 @@
+"""The orchestrator: per-agent queues, dispatch rules, run lifecycle and JSON state.
+
+One orchestrator owns a repository's state at a time (an flock on
+``.aipass/state/orchestrator.lock``). All work happens in ``tick()``, called every 50 ms from one
+thread (the cockpit's background thread, or the main thread of ``aipass-tui work``); the public
+command methods are thread-safe and take the same lock as the tick.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import resource
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from aipass_tui.config import AgentConfig, Settings, load_settings
+from aipass_tui.core import clock
+from aipass_tui.core.agents import adapter_for
+from aipass_tui.core.agents.base import Evidence, RunContext
+from aipass_tui.core.handlers import HandlerContext, HandlerError, handler, run_handler, write_reply
+from aipass_tui.core.live import LiveRun
+from aipass_tui.core.models import (
+    FINAL_RUN_STATUSES,
+    OPEN_REQUEST_STATUSES,
+    AgentState,
+    AgentStatus,
+    Event,
+    EventKind,
+    OrchestratorState,
+    Request,
+    RequestStatus,
+    RunRecord,
+    RunStatus,
+)
+from aipass_tui.core.notices import (
+    AgentChanged,
+    HoldChanged,
+    Notice,
+    PullChanged,
+    RequestChanged,
+    RunFinished,
+    RunOutput,
+    RunStarted,
+    UserNotice,
+)
+from aipass_tui.core.runners.base import Runner
+from aipass_tui.core.runners.local import LocalRunner, kill_leftovers
+from aipass_tui.core.store import (
+    CorruptStateError,
+    FileLock,
+    Paths,
+    StateError,
+    StateWriteError,
+    read_json,
+    read_model,
+    write_json,
+)
+from aipass_tui.core.workspace import SharedWorkspace, Workspace, WorkspaceError
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 0.05
+STATE_FLUSH_SECONDS = 0.25  # orchestrator.json and local.json: at most 4 writes per second
+CHECKPOINT_SECONDS = 0.5  # run.json of a busy run
+RECENT_EVENTS = 400
+RECENT_FINISHED_RUNS = 200
+IDLE_READ_SECONDS = 0.5  # a run quiet for a while is read less often
+QUIET_AFTER_SECONDS = 2.0
+
+
+@dataclass
+class Snapshot:
+    """A consistent copy of what the orchestrator knows, safe to use on any thread."""
+
+    agents: dict[str, AgentState]
+    requests: list[Request]
+    runs: dict[str, RunRecord]
+    holding: str | None = None
+    metrics: Any = None
+    automation: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Orchestrator:
+    """Queue, dispatch and run lifecycle for one repository."""
+
+    def __init__(
+        self,
+        repo: Path,
+        settings: Settings | None = None,
+        *,
+        role: str = "cockpit",
+        lock: FileLock | None = None,
+        runner: Runner | None = None,
+        workspace: Workspace | None = None,
+        sampler: Any = None,
+    ) -> None:
+        self.repo = Path(repo).resolve()
+        self.paths = Paths(self.repo)
+        self.settings = settings if settings is not None else load_settings(self.repo)
+        self.role = role
+        self._lock_file = lock
+        self._owns_lock = lock is None
+        self.runner: Runner = runner or LocalRunner()
+        self._workspace = workspace
+        self._sampler = sampler
+        self._mutex = threading.RLock()
+        self._state = OrchestratorState()
+        self._agents: dict[str, AgentState] = {}
+        self._recent: dict[str, deque[Event]] = {}
+        self._live: dict[str, LiveRun] = {}
+        self._finished: dict[str, RunRecord] = {}
+        self._subscribers: list[Callable[[list[Notice]], None]] = []
+        self._notices: list[Notice] = []
+        self._dirty_state = False
+        self._dirty_agents: set[str] = set()
+        self._last_state_flush = 0.0
+        self._last_agent_flush = 0.0
+        self._start_tokens = 1.0
+        self._last_token_time = clock.now()
+        self._holding: str | None = None
+        self._hold_tracker: Any = None
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending_finish: list[Future[Any]] = []
+        self._write_error: str | None = None
+        self._finished_ok = 0
+        self._finished_bad = 0
+        self._started = False
+        self._wake = threading.Event()
+        self.extensions: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def agent_names(self) -> list[str]:
+        return list(self.settings.agents)
+
+    def start(self) -> None:
+        """Take the lock, load state and re-attach to live runs."""
+        self.paths.ensure()
+        _raise_fd_limit()
+        if self._lock_file is None:
+            self._lock_file = FileLock(self.paths.orchestrator_lock, role=self.role)
+        if not self._lock_file.held:
+            self._lock_file.acquire()
+        try:
+            self.load()
+            self._reattach()
+            self._start_metrics()
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aipass-finish")
+            self._started = True
+            self._ingest_inbox()
+            self.flush(force=True)
+        except BaseException:
+            if self._owns_lock:
+                self._lock_file.release()
+            raise
+        log.info("orchestrator started (%s) with %d agents, %d live runs", self.role, len(self._agents), len(self._live))
+
+    def load(self) -> None:
+        """Load orchestrator.json (rebuilding it from disk if it is unreadable) and agent states."""
+        self.paths.ensure()
+        try:
+            state = read_model(self.paths.orchestrator, OrchestratorState)
+        except CorruptStateError as exc:
+            self._notify("error", "State file was unreadable", f"{exc}. It was rebuilt from the runs and requests on disk.")
+            state = self._rebuild_state()
+        self._state = state or OrchestratorState()
+        self._state.pid = os.getpid()
+        self._state.started_at = clock.now()
+        for name, config in self.settings.agents.items():
+            agent = self._load_agent_state(name, config)
+            self._agents[name] = agent
+            self._recent[name] = deque(maxlen=RECENT_EVENTS)
+        self._refresh_all_agents()
+
+    def _load_agent_state(self, name: str, config: AgentConfig) -> AgentState:
+        try:
+            agent = read_model(self.paths.agent_state(name), AgentState)
+        except CorruptStateError as exc:
+            self._notify("warning", "Agent state was unreadable", str(exc), agent=name)
+            agent = None
+        except StateError as exc:
+            self._notify("error", "Agent state is too new", str(exc), agent=name)
+            agent = None
+        if agent is None:
+            agent = AgentState(name=name, kind=config.kind, model=config.model)
+        agent.kind = config.kind
+        agent.model = config.model
+        return agent
+
+    def start_thread(self) -> threading.Thread:
+        """Run the tick loop in one background thread until close()."""
+        if not self._started:
+            self.start()
+        self._thread = threading.Thread(target=self._loop, name="aipass-orchestrator", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def _loop(self) -> None:
+        while not self._stop_event.is_set():
+            try:
+                self.tick()
+            except Exception:  # the loop must survive any bug in one tick
+                log.exception("orchestrator tick failed")
+                self._notify("error", "Orchestrator error", "an internal error occurred; see .aipass/logs/cockpit.log")
+            self._wake.wait(TICK_SECONDS)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """Run the next tick now (called by the inbox watcher)."""
+        self._wake.set()
+
+    def run_forever(self, until_idle: bool = False) -> int:
+        """Tick in this thread until interrupted, or until idle when ``until_idle``.
+
+        Returns 0 when every run finished here succeeded, 1 otherwise.
+        """
+        if not self._started:
+            self.start()
+        try:
+            while not self._stop_event.is_set():
+                try:
+                    self.tick()
+                except Exception:  # keep supervising the other runs
+                    log.exception("orchestrator tick failed")
+                if until_idle and self.idle():
+                    break
+                self._wake.wait(TICK_SECONDS)
+                self._wake.clear()
+        finally:
+            self.close()
+        return 0 if self._finished_bad == 0 else 1
+
+    def idle(self) -> bool:
+        """Tell whether nothing is queued, held or running, and no pull request is being recorded."""
+        with self._mutex:
+            if self._live or any(not f.done() for f in self._pending_finish):
+                return False
+            if any(r.status in OPEN_REQUEST_STATUSES for r in self._state.requests.values()):
+                return False
+            return not any(self._inbox_files())
+
+    def close(self, stop_runs: bool = False) -> None:
+        """Stop ticking and release the lock; live runs keep going unless ``stop_runs``."""
+        self._stop_event.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if stop_runs:
+            self._stop_everything_now()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+            with self._mutex:
+                self._collect_finished_workspaces()
+        with self._mutex:
+            for live in list(self._live.values()):
+                if live.dirty:
+                    self._checkpoint(live)
+                live.close(self.runner)
+            self._live.clear()
+            try:
+                self.flush(force=True)
+            except StateWriteError as exc:
+                log.error("final state write failed: %s", exc)
+        self._publish()
+        if self._sampler is not None and hasattr(self._sampler, "stop"):
+            self._sampler.stop()
+        if self._owns_lock and self._lock_file is not None:
+            self._lock_file.release()
+        self._started = False
+
+    def _stop_everything_now(self) -> None:
+        with self._mutex:
+            for live in self._live.values():
+                live.record.stop_requested = live.record.stop_requested or "stop"
+                self.runner.terminate(live.handle)
+        deadline = clock.now() + self.settings.limits.stop_grace
+        while clock.now() < deadline:
+            with self._mutex:
+                if all(not self.runner.alive(live.handle) for live in self._live.values()):
+                    break
+            time.sleep(0.05)
+        with self._mutex:
+            for live in self._live.values():
+                self.runner.kill(live.handle)
+            for _ in range(40):
+                ended = self.runner.exited(list(h.handle for h in self._live.values()))
+                for handle in ended:
+                    live = self._live.get(handle.run_id)
+                    if live is not None:
+                        self._finalize(live)
+                if not self._live:
+                    break
+                time.sleep(0.05)
+
+    # ----------------------------------------------------------------- subscribers
+
+    def subscribe(self, callback: Callable[[list[Notice]], None]) -> None:
+        with self._mutex:
+            self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: Callable[[list[Notice]], None]) -> None:
+        with self._mutex:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+    def _publish(self) -> None:
+        with self._mutex:
+            notices, self._notices = self._notices, []
+            subscribers = list(self._subscribers)
+        if not notices:
+            return
+        for callback in subscribers:
+            try:
+                callback(notices)
+            except Exception:
+                log.exception("a notice subscriber failed")
+
+    def _notify(self, level: str, title: str, message: str, *, agent: str | None = None, run_id: str | None = None) -> None:
+        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")("%s: %s", title, message)
+        self._notices.append(UserNotice(level, title, message, agent, run_id))  # type: ignore[arg-type]
+
+    # ----------------------------------------------------------------- the tick
+
+    def tick(self) -> None:
+        """Do one round of work: inbox, output, exits, limits, starts, state writes."""
+        now = clock.now()
+        with self._mutex:
+            self._ingest_inbox()
+            self._read_output(now)
+            self._handle_exits(now)
+            self._enforce_limits(now)
+            self._collect_finished_workspaces()
+            self._update_hold(now)
+            self._start_runs(now)
+            self._refresh_dirty_agents()
+            self.flush()
+        self._publish()
+
+    # ----------------------------------------------------------------- requests
+
+    def dispatch(
+        self,
+        agent: str,
+        subject: str,
+        body: str = "",
+        *,
+        priority: int = 0,
+        sender: str = "user",
+        plan_task: str | None = None,
+        branch: str | None = None,
+    ) -> Request:
+        """Queue a request (coalescing an identical open one) and return it."""
+        if agent not in self.settings.agents:
+            known = ", ".join(self.settings.agents) or "none configured"
+            raise ValueError(f"unknown agent {agent!r} (configured agents: {known})")
+        if not subject.strip():
+            raise ValueError("the subject is empty: say what the agent should do")
+        message = new_request_message(agent, subject, body, priority=priority, sender=sender, plan_task=plan_task, branch=branch)
+        with self._mutex:
+            request = self._accept(message)
+            self.flush(force=True)
+        self._publish()
+        return request.model_copy(deep=True)
+
+    def _accept(self, message: dict[str, Any]) -> Request:
+        """Add a request message to the queue, or coalesce it into an identical open request."""
+        existing = self._state.requests.get(message["id"])
+        if existing is not None:
+            return existing
+        for other in self._state.requests.values():
+            if other.status in OPEN_REQUEST_STATUSES and other.same_work(message["agent"], message["subject"], message.get("body", "")):
+                other.duplicates += 1
+                other.duplicate_senders.append(message.get("sender", "user"))
+                other.updated_at = clock.now()
+                self._archive_message(message, coalesced_into=other.id)
+                self._changed_request(other)
+                return other
+        self._state.seq += 1
+        request = Request(
+            id=message["id"],
+            agent=message["agent"],
+            subject=message["subject"],
+            body=message.get("body", ""),
+            sender=message.get("sender", "user"),
+            priority=int(message.get("priority", 0)),
+            created_at=float(message.get("created_at") or clock.now()),
+            plan_task=message.get("plan_task"),
+            branch=message.get("branch"),
+            seq=self._state.seq,
+        )
+        if request.agent not in self.settings.agents:
+            request.status = RequestStatus.HELD
+            request.held_reason = f"agent {request.agent!r} is not in the config; add it or move this request"
+        self._state.requests[request.id] = request
+        self._archive_message(message)
+        self._changed_request(request)
+        return request
+
+    def _archive_message(self, message: dict[str, Any], coalesced_into: str | None = None) -> None:
+        """Keep a copy of every accepted request, so state can be rebuilt if orchestrator.json is lost."""
+        archive = self.paths.inbox / "consumed" / f"{message['id']}.json"
+        if not archive.exists():
+            try:
+                write_json(archive, {**message, "coalesced_into": coalesced_into}, fsync=False)
+            except StateWriteError as exc:
+                self._write_failed(exc)
+
+    def _changed_request(self, request: Request) -> None:
+        request.updated_at = clock.now()
+        self._dirty_state = True
+        self._dirty_agents.add(request.agent)
+        self._notices.append(RequestChanged(request.model_copy(deep=True)))
+
+    def _request(self, request_id: str) -> Request:
+        request = self._state.requests.get(request_id)
+        if request is None:
+            matches = [r for r in self._state.requests.values() if r.id.endswith(request_id) or r.id.startswith(request_id)]
+            if len(matches) == 1:
+                return matches[0]
+            raise KeyError(f"request {request_id!r} not found; `aipass-tui status` lists request ids")
+        return request
+
+    def cancel(self, request_id: str) -> Request:
+        with self._mutex:
+            request = self._request(request_id)
+            if request.status in (RequestStatus.QUEUED, RequestStatus.HELD):
+                request.status = RequestStatus.CANCELLED
+                request.held_reason = None
+                request.message = "cancelled before it started"
+                self._changed_request(request)
+            elif request.status == RequestStatus.RUNNING and request.run in self._live:
+                request.message = "cancel requested; stopping its run"
+                self._begin_stop(self._live[request.run], "stop", cancel=True)
+                self._changed_request(request)
+            else:
+                raise ValueError(f"request {request.id} is {request.status.value}; only queued, held or running requests can be cancelled")
+            self.flush(force=True)
+            copy = request.model_copy(deep=True)
+        self._publish()
+        return copy
+
+    def set_priority(self, request_id: str, priority: int) -> Request:
+        with self._mutex:
+            request = self._request(request_id)
+            request.priority = int(priority)
+            self._changed_request(request)
+            copy = request.model_copy(deep=True)
+        self._publish()
+        return copy
+
+    def retry(self, request_id: str) -> Request:
+        """Queue a new request with the fields of a failed or cancelled one."""
+        with self._mutex:
+            request = self._request(request_id)
+            if request.status not in (RequestStatus.FAILED, RequestStatus.CANCELLED):
+                raise ValueError(f"request {request.id} is {request.status.value}; only failed or cancelled requests can be retried")
+            message = new_request_message(
+                request.agent, request.subject, request.body, priority=request.priority,
+                sender=f"retry of {request.id}", plan_task=request.plan_task, branch=request.branch,
+            )
+            new = self._accept(message)
+            self.flush(force=True)
+            copy = new.model_copy(deep=True)
+        self._publish()
+        return copy
+
+    def move(self, request_id: str, agent: str) -> Request:
+        with self._mutex:
+            if agent not in self.settings.agents:
+                raise ValueError(f"unknown agent {agent!r}")
+            request = self._request(request_id)
+            if request.status not in (RequestStatus.QUEUED, RequestStatus.HELD):
+                raise ValueError(f"request {request.id} is {request.status.value}; only queued or held requests can be moved")
+            self._dirty_agents.add(request.agent)
+            request.agent = agent
+            request.status = RequestStatus.QUEUED
+            request.held_reason = None
+            request.branch = None
+            self._changed_request(request)
+            self.flush(force=True)
+            copy = request.model_copy(deep=True)
+        self._publish()
+        return copy
+
+    def stop(self, target: str) -> list[str]:
+        """Stop the live run of an agent, or a run by id; return the ids being stopped."""
+        with self._mutex:
+            runs = [live for live in self._live.values() if live.record.agent == target or live.record.id == target]
+            if not runs:
+                runs = [live for live in self._live.values() if live.record.id.startswith(target)]
+            for live in runs:
+                self._begin_stop(live, "stop")
+            ids = [live.record.id for live in runs]
+        self._publish()
+        return ids
+
+    def stop_all(self) -> list[str]:
+        with self._mutex:
+            for live in self._live.values():
+                self._begin_stop(live, "stop")
+            return list(self._live)
+
+    # ----------------------------------------------------------------- reads
+
+    def snapshot(self) -> Snapshot:
+        with self._mutex:
+            runs = {rid: live.record.model_copy(deep=True) for rid, live in self._live.items()}
+            for rid, record in self._finished.items():
+                runs.setdefault(rid, record.model_copy(deep=True))
+            metrics = self._sampler.latest() if self._sampler is not None and hasattr(self._sampler, "latest") else None
+            automation = self.extensions["automation"].describe() if "automation" in self.extensions else []
+            return Snapshot(
+                agents={name: state.model_copy(deep=True) for name, state in self._agents.items()},
+                requests=sorted((r.model_copy(deep=True) for r in self._state.requests.values()), key=lambda r: r.seq),
+                runs=runs,
+                holding=self._holding,
+                metrics=metrics,
+                automation=automation,
+            )
+
+    def recent_events(self, agent: str) -> list[Event]:
+        with self._mutex:
+            return list(self._recent.get(agent, ()))
+
+    def run_history(self, agent: str) -> list[RunRecord]:
+        """Return the agent's runs, newest first, read from the run folders."""
+        with self._mutex:
+            ids = [rid for rid in self._state.runs if _run_agent(rid, agent)]
+        records: list[RunRecord] = []
+        for rid in ids:
+            live = self._live.get(rid)
+            if live is not None:
+                records.append(live.record.model_copy(deep=True))
+                continue
+            try:
+                record = read_model(self.paths.run_dir(rid) / "run.json", RunRecord)
+            except StateError:
+                continue
+            if record is not None and record.agent == agent:
+                records.append(record)
+        return sorted(records, key=lambda r: r.started_at or 0, reverse=True)
+
+    # ----------------------------------------------------------------- inbox
+
+    def _inbox_files(self) -> list[Path]:
+        try:
+            with os.scandir(self.paths.inbox) as entries:
+                return sorted(
+                    Path(e.path) for e in entries
+                    if e.name.endswith(".json") and not e.name.startswith(".") and e.is_file()
+                )
+        except FileNotFoundError:
+            return []
+
+    def _ingest_inbox(self) -> None:
+        files = self._inbox_files()
+        if not files:
+            return
+        consumed: list[Path] = []
+        commands: list[tuple[Path, dict[str, Any]]] = []
+        for path in files:
+            try:
+                message = read_json(path)
+            except CorruptStateError as exc:
+                self._notify("error", "Unreadable inbox file", f"{exc}; fix or delete it, then dispatch again")
+                continue
+            except OSError as exc:
+                self._notify("error", "Inbox file could not be read", f"{path}: {exc}")
+                continue
+            if message is None:
+                continue
+            problem = _validate_message(message, self.settings)
+            if problem:
+                rejected = self.paths.inbox / "rejected" / path.name
+                rejected.parent.mkdir(exist_ok=True)
+                os.replace(path, rejected)
+                self._notify("error", "Inbox request rejected", f"{path.name}: {problem}; the file was kept in {rejected}")
+                continue
+            if message.get("type", "request") == "command":
+                commands.append((path, message))
+                continue
+            self._accept(message)
+            consumed.append(path)
+        if consumed:
+            self.flush(force=True)
+            for path in consumed:
+                path.unlink(missing_ok=True)
+        for path, message in commands:
+            path.unlink(missing_ok=True)
+            self._run_command(message)
+
+    def _run_command(self, message: dict[str, Any]) -> None:
+        ctx = HandlerContext(self.paths, self.settings, self)
+        try:
+            result = run_handler(ctx, message["name"], dict(message.get("args") or {}))
+            write_reply(self.paths, message["id"], True, result)
+        except HandlerError as exc:
+            write_reply(self.paths, message["id"], False, error=str(exc), exit_code=exc.exit_code)
+        except (KeyError, ValueError) as exc:
+            write_reply(self.paths, message["id"], False, error=str(exc).strip("'\""), exit_code=1)
+        except Exception as exc:
+            log.exception("command %s failed", message.get("name"))
+            write_reply(self.paths, message["id"], False, error=f"{type(exc).__name__}: {exc}", exit_code=1)
+        self.flush(force=True)
+
+    # ----------------------------------------------------------------- starting runs
+
+    def _update_hold(self, now: float) -> None:
+        reason = None
+        if self._hold_tracker is not None and self._sampler is not None:
+            snapshot = self._sampler.latest()
+            if snapshot is not None:
+                reason = self._hold_tracker.update(snapshot)
+        if reason != self._holding:
+            self._holding = reason
+            self._notices.append(HoldChanged(reason))
+            if reason:
+                log.info("holding new starts: %s", reason)
+
+    def _start_runs(self, now: float) -> None:
+        limits = self.settings.limits
+        self._start_tokens = min(1.0, self._start_tokens + (now - self._last_token_time) * limits.start_rate)
+        self._last_token_time = now
+        busy = {live.record.agent for live in self._live.values()}
+        waiting = sorted(
+            (r for r in self._state.requests.values() if r.status in (RequestStatus.QUEUED, RequestStatus.HELD)),
+            key=lambda r: (-r.priority, r.seq),
+        )
+        chosen: set[str] = set()
+        for request in waiting:
+            if request.agent not in self.settings.agents:
+                continue
+            if request.agent in busy or request.agent in chosen:
+                self._set_waiting(request, RequestStatus.QUEUED, None)
+                continue
+            chosen.add(request.agent)
+            if len(self._live) >= limits.max_parallel:
+                self._set_waiting(request, RequestStatus.HELD, f"global cap: {limits.max_parallel} runs already executing")
+                continue
+            if self._holding:
+                self._set_waiting(request, RequestStatus.HELD, f"holding new starts: {self._holding}")
+                continue
+            if self._start_tokens < 1.0:
+                self._set_waiting(request, RequestStatus.QUEUED, None)
+                continue
+            self._start_tokens -= 1.0
+            try:
+                self._start_run(request)
+            except Exception as exc:  # a bug or an unexpected OS error must not retry every tick
+                log.exception("starting request %s failed", request.id)
+                self._fail_request(request, f"could not start the run: {type(exc).__name__}: {exc}")
+            busy.add(request.agent)
+
+    def _set_waiting(self, request: Request, status: RequestStatus, reason: str | None) -> None:
+        if request.status != status or request.held_reason != reason:
+            request.status = status
+            request.held_reason = reason
+            self._changed_request(request)
+
+    def _start_run(self, request: Request) -> None:
+        config = self.settings.agents[request.agent]
+        adapter = adapter_for(request.agent, config)
+        run_id = clock.new_id(request.agent)
+        run_dir = self.paths.run_dir(run_id)
+        try:
+            info = self._get_workspace().prepare(request.agent, config, request)
+        except WorkspaceError as exc:
+            self._fail_request(request, f"could not prepare the workspace: {exc}")
+            return
+        session_id = str(uuid.uuid4()) if config.kind == "claude" else None
+        ctx = RunContext(
+            prompt=compose_prompt(request), subject=request.subject, body=request.body,
+            run_id=run_id, request_id=request.id, cwd=info.cwd, session_id=session_id,
+        )
+        try:
+            argv = adapter.build_argv(ctx)
+        except ValueError as exc:
+            self._fail_request(request, str(exc))
+            return
+        record = RunRecord(
+            id=run_id, agent=request.agent, request=request.id, kind=config.kind, runner=self.runner.name,
+            argv=_redact_argv(argv, ctx.prompt), cwd=str(info.cwd), started_at=clock.now(),
+            branch=info.branch, worktree=str(info.worktree) if info.worktree else None,
+            base_commit=info.base_commit, session_id=session_id,
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        tmp = run_dir / "tmp"
+        tmp.mkdir(mode=0o700, exist_ok=True)
+        try:
+            write_json(run_dir / "request.json", request)
+            write_json(run_dir / "run.json", record)
+            request.status = RequestStatus.RUNNING
+            request.held_reason = None
+            request.run = run_id
+            request.runs.append(run_id)
+            request.branch = info.branch or request.branch
+            self._state.runs[run_id] = RunStatus.STARTING.value
+            self._changed_request(request)
+            self.flush(force=True)  # the run is on disk before its process exists: never started twice
+        except StateWriteError as exc:
+            self._write_failed(exc)
+            request.status = RequestStatus.QUEUED
+            request.run = None
+            if run_id in request.runs:
+                request.runs.remove(run_id)
+            self._state.runs.pop(run_id, None)
+            return
+        env = self._run_env(request, config, adapter.extra_env(ctx), run_id, tmp)
+        try:
+            handle = self.runner.start(run_id, run_dir, argv, info.cwd, env)
+        except OSError as exc:
+            record.status = RunStatus.FAILED
+            record.ended_at = clock.now()
+            record.message = f"could not start {argv[0]!r}: {exc.strerror or exc}; check the agent's binary or PATH"
+            self._write_run(run_dir, record)
+            self._state.runs[run_id] = record.status.value
+            self._fail_request(request, record.message)
+            self._finished[run_id] = record
+            self._notices.append(RunFinished(record.model_copy(deep=True)))
+            return
+        record.pid = handle.pid
+        record.pid_create_time = handle.create_time
+        record.node = handle.node
+        record.status = RunStatus.RUNNING
+        self._state.runs[run_id] = RunStatus.RUNNING.value
+        live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
+        live.open_events()
+        live.quiet_since = clock.now()
+        self._live[run_id] = live
+        self._checkpoint(live)
+        self._dirty_state = True
+        self._dirty_agents.add(request.agent)
+        self._notices.append(RunStarted(record.model_copy(deep=True)))
+        log.info("run %s started for request %s (agent %s, pid %s)", run_id, request.id, request.agent, handle.pid)
+
+    def _run_env(self, request: Request, config: AgentConfig, extra: dict[str, str], run_id: str, tmp: Path) -> dict[str, str]:
+        drop = [*self.settings.limits.env_drop, *config.env_drop]
+        env = {k: v for k, v in os.environ.items() if not _dropped(k, drop) and not k.startswith("AIPASS_")}
+        env.update(extra)
+        env.update(config.env)
+        env.update(
+            AIPASS_AGENT=request.agent,
+            AIPASS_RUN_ID=run_id,
+            AIPASS_REQUEST_ID=request.id,
+            AIPASS_REPO=str(self.repo),
+            TMPDIR=str(tmp),
+        )
+        return env
+
+    def _get_workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = _default_workspace(self.repo, self.paths, self.settings)
+        return self._workspace
+
+    def _fail_request(self, request: Request, message: str) -> None:
+        request.status = RequestStatus.FAILED
+        request.message = message
+        request.held_reason = None
+        self._changed_request(request)
+        self._notify("error", f"Request failed: {request.subject[:60]}", message, agent=request.agent)
+
+    # ----------------------------------------------------------------- reading runs
+
+    def _read_output(self, now: float) -> None:
+        for live in self._live.values():
+            if now < live.next_read_at:
+                continue
+            events = live.pump(self.runner)
+            if events:
+                live.quiet_since = now
+                live.next_read_at = 0.0
+                self._on_events(live, events)
+            elif now - live.quiet_since > QUIET_AFTER_SECONDS:
+                live.next_read_at = now + IDLE_READ_SECONDS
+            if live.dirty and now - live.last_checkpoint >= CHECKPOINT_SECONDS:
+                self._checkpoint(live)
+
+    def _on_events(self, live: LiveRun, events: list[Event]) -> None:
+        record = live.record
+        self._recent[record.agent].extend(events)
+        if record.stalled:
+            record.stalled = False
+            self._notify("info", f"{record.agent} is producing output again", f"run {record.id} is no longer stalled", agent=record.agent, run_id=record.id)
+        self._dirty_agents.add(record.agent)
+        self._notices.append(RunOutput(record.agent, record.id, events))
+
+    def _checkpoint(self, live: LiveRun) -> None:
+        try:
+            live.checkpoint()
+        except StateWriteError as exc:
+            self._write_failed(exc)
+
+    def _handle_exits(self, now: float) -> None:
+        if not self._live:
+            return
+        for handle in self.runner.exited([live.handle for live in self._live.values()]):
+            live = self._live.get(handle.run_id)
+            if live is None:
+                continue
+            if self.runner.exit_code(handle) is None and live.exit_seen_at is None:
+                # The wrapper writes the exit file just before it ends; give a late write one more tick.
+                live.exit_seen_at = now
+                continue
+            self._finalize(live)
+
+    def _finalize(self, live: LiveRun) -> None:
+        record = live.record
+        events = live.pump(self.runner, final=True)
+        if events:
+            self._on_events(live, events)
+        exit_code = self.runner.exit_code(live.handle)
+        if record.stop_requested:
+            kill_leftovers(record.id)
+        summary = record.summary
+        evidence = Evidence(
+            exit_code=exit_code,
+            stop_requested=record.stop_requested,
+            result_seen=summary.result_is_error is not None,
+            result_is_error=summary.result_is_error,
+            result_text=summary.result_text,
+            errors=list(summary.errors),
+            error_kinds=list(summary.error_kinds),
+            stderr_tail=bytes(live.stderr_tail).decode("utf-8", "replace"),
+            stdout_tail="\n".join(live.stdout_tail),
+            repo_changed=_repo_changed(Path(record.cwd), record.base_commit) if record.kind == "aider" else None,
+        )
+        outcome = live.adapter.judge(evidence)
+        record.status = outcome.status
+        record.message = outcome.message
+        record.exit_code = exit_code
+        record.ended_at = clock.now()
+        record.stalled = False
+        self._checkpoint(live)
+        live.close(self.runner)
+        del self._live[record.id]
+        self._remember_finished(record)
+        self._after_run(record)
+
+    def _remember_finished(self, record: RunRecord) -> None:
+        self._state.runs[record.id] = record.status.value
+        self._finished[record.id] = record
+        while len(self._finished) > RECENT_FINISHED_RUNS:
+            self._finished.pop(next(iter(self._finished)))
+        self._dirty_state = True
+        self._dirty_agents.add(record.agent)
+
+    def _after_run(self, record: RunRecord) -> None:
+        request = self._state.requests.get(record.request)
+        ok = record.status == RunStatus.SUCCEEDED
+        if ok:
+            self._finished_ok += 1
+        else:
+            self._finished_bad += 1
+        if request is not None:
+            if request.status == RequestStatus.RUNNING or request.run == record.id:
+                if record.stop_requested == "stop" and request.message == "cancel requested; stopping its run":
+                    request.status = RequestStatus.CANCELLED
+                    request.message = "cancelled while running"
+                else:
+                    request.status = RequestStatus.DONE if ok else RequestStatus.FAILED
+                    request.message = record.message
+                self._changed_request(request)
+            if record.stop_requested == "stall" and self.settings.agents.get(record.agent, None) is not None:
+                if self.settings.agents[record.agent].stall_action == "retry" and not request.sender.startswith("stall retry"):
+                    self._accept(new_request_message(
+                        request.agent, request.subject, request.body, priority=request.priority,
+                        sender=f"stall retry of {request.id}", plan_task=request.plan_task, branch=request.branch,
+                    ))
+        self._notices.append(RunFinished(record.model_copy(deep=True)))
+        level = "info" if ok else "error"
+        title = f"{record.agent}: run {record.status.value}"
+        self._notices.append(UserNotice(level, title, record.message or "", record.agent, record.id))  # type: ignore[arg-type]
+        log.info("run %s finished: %s (%s)", record.id, record.status.value, record.message)
+        if ok and request is not None and self._executor is not None:
+            config = self.settings.agents.get(record.agent)
+            if config is not None:
+                future = self._executor.submit(self._get_workspace().finish, record.model_copy(deep=True), request.model_copy(deep=True), config)
+                future.add_done_callback(lambda _f: self.wake())
+                future.run_record = record  # type: ignore[attr-defined]
+                self._pending_finish.append(future)
+
+    def _collect_finished_workspaces(self) -> None:
+        keep: list[Future[Any]] = []
+        for future in self._pending_finish:
+            if not future.done():
+                keep.append(future)
+                continue
+            record: RunRecord = future.run_record  # type: ignore[attr-defined]
+            try:
+                pull = future.result()
+            except Exception as exc:  # git or a check failed in a way the git flow did not handle
+                log.exception("recording the pull request of run %s failed", record.id)
+                self._notify("error", f"{record.agent}: pull request not recorded", f"{type(exc).__name__}: {exc}", agent=record.agent, run_id=record.id)
+                continue
+            if pull:
+                self._notices.append(PullChanged(pull))
+        self._pending_finish = keep
+
+    # ----------------------------------------------------------------- stops, timeouts, stalls
+
+    def _begin_stop(self, live: LiveRun, why: str, cancel: bool = False) -> None:
+        if live.kill_at is not None:
+            return
+        live.record.stop_requested = why  # type: ignore[assignment]
+        live.kill_at = clock.now() + self.settings.limits.stop_grace
+        live.dirty = True
+        self.runner.terminate(live.handle)
+        log.info("stopping run %s (%s)", live.record.id, why)
+
+    def _enforce_limits(self, now: float) -> None:
+        for live in list(self._live.values()):
+            record = live.record
+            config = self.settings.agents.get(record.agent)
+            if live.kill_at is not None:
+                if now >= live.kill_at:
+                    self.runner.kill(live.handle)
+                    live.kill_at = now + 3600  # killed once; the exit is picked up by _handle_exits
+                continue
+            if config is None:
+                continue
+            started = record.started_at or now
+            if config.timeout and now - started > config.timeout:
+                self._notify("warning", f"{record.agent}: run timed out", f"run {record.id} exceeded its timeout of {_human(config.timeout)} and is being stopped", agent=record.agent, run_id=record.id)
+                self._begin_stop(live, "timeout")
+                continue
+            last = record.last_output_at or started
+            if config.stall_after and not record.stalled and now - last > config.stall_after:
+                record.stalled = True
+                live.dirty = True
+                self._dirty_agents.add(record.agent)
+                action = config.stall_action
+                self._notify("warning", f"{record.agent} stalled", f"no output for {_human(config.stall_after)} (run {record.id}); it may wait for input or a login" + ("" if action == "notify" else f"; stall action: {action}"), agent=record.agent, run_id=record.id)
+                if action in ("stop", "retry"):
+                    self._begin_stop(live, "stall")
+
+    # ----------------------------------------------------------------- agent state
+
+    def _refresh_all_agents(self) -> None:
+        for name in self._agents:
+            self._dirty_agents.add(name)
+        self._refresh_dirty_agents()
+
+    def _refresh_dirty_agents(self) -> None:
+        if not self._dirty_agents:
+            return
+        queued_counts: dict[str, int] = {}
+        for request in self._state.requests.values():
+            if request.status in (RequestStatus.QUEUED, RequestStatus.HELD):
+                queued_counts[request.agent] = queued_counts.get(request.agent, 0) + 1
+        live_by_agent = {live.record.agent: live for live in self._live.values()}
+        metrics = self._sampler.latest() if self._sampler is not None and hasattr(self._sampler, "latest") else None
+        for name in list(self._dirty_agents):
+            agent = self._agents.get(name)
+            if agent is None:
+                continue
+            self._fill_agent(agent, live_by_agent.get(name), queued_counts.get(name, 0), metrics)
+            self._notices.append(AgentChanged(agent.model_copy(deep=True)))
+        self._pending_agent_writes = getattr(self, "_pending_agent_writes", set()) | self._dirty_agents
+        self._dirty_agents = set()
+
+    def _fill_agent(self, agent: AgentState, live: LiveRun | None, queued: int, metrics: Any) -> None:
+        agent.queued = queued
+        agent.updated_at = clock.now()
+        if live is not None:
+            record = live.record
+            summary = record.summary
+            request = self._state.requests.get(record.request)
+            agent.status = AgentStatus.STALLED if record.stalled else AgentStatus.RETRYING if summary.retrying else AgentStatus.RUNNING
+            agent.request = record.request
+            agent.subject = request.subject if request else None
+            agent.run = record.id
+            agent.pid = record.pid
+            agent.started_at = record.started_at
+            agent.last_message = summary.last_message
+            agent.last_line = summary.last_line
+            agent.todo = list(summary.todo)
+            agent.subagents = list(summary.subagents.values())
+            agent.input_tokens = summary.input_tokens
+            agent.output_tokens = summary.output_tokens
+            agent.cost_usd = summary.cost_usd
+            agent.branch = record.branch
+            agent.worktree = record.worktree
+            agent.node = record.node
+        else:
+            last = self._last_finished(agent.name)
+            agent.pid = None
+            if queued:
+                agent.status = AgentStatus.QUEUED
+            elif last is not None:
+                agent.status = AgentStatus.DONE if last.status == RunStatus.SUCCEEDED else AgentStatus.FAILED
+            else:
+                agent.status = AgentStatus.IDLE
+            if last is not None:
+                agent.last_run_status = last.status
+                agent.last_run_message = last.message
+        if metrics is not None and agent.name in getattr(metrics, "agents", {}):
+            cpu, rss = metrics.agents[agent.name]
+            agent.cpu_percent, agent.rss_bytes = cpu, rss
+        elif live is None:
+            agent.cpu_percent = agent.rss_bytes = None
+
+    def _last_finished(self, name: str) -> RunRecord | None:
+        for record in reversed(list(self._finished.values())):
+            if record.agent == name:
+                return record
+        return None
+
+    # ----------------------------------------------------------------- persistence
+
+    def flush(self, force: bool = False) -> None:
+        """Write orchestrator.json and changed local.json files (coalesced unless ``force``)."""
+        now = clock.now()
+        if self._dirty_state and (force or now - self._last_state_flush >= STATE_FLUSH_SECONDS):
+            try:
+                write_json(self.paths.orchestrator, self._state)
+                self._dirty_state = False
+                self._last_state_flush = now
+                self._write_recovered()
+            except StateWriteError as exc:
+                self._write_failed(exc)
+                if force:
+                    raise
+        pending = getattr(self, "_pending_agent_writes", set())
+        if pending and (force or now - self._last_agent_flush >= STATE_FLUSH_SECONDS):
+            for name in list(pending):
+                agent = self._agents.get(name)
+                if agent is None:
+                    pending.discard(name)
+                    continue
+                try:
+                    write_json(self.paths.agent_state(name), agent)
+                    pending.discard(name)
+                except StateWriteError as exc:
+                    self._write_failed(exc)
+                    break
+            self._last_agent_flush = now
+
+    def _write_failed(self, exc: StateWriteError) -> None:
+        message = str(exc)
+        if message != self._write_error:
+            self._write_error = message
+            self._notify("error", "State write failed", f"{message}. The previous state is intact; work continues and the write is retried.")
+
+    def _write_recovered(self) -> None:
+        if self._write_error is not None:
+            self._write_error = None
+            self._notify("info", "State writes work again", "the state on disk is current again")
+
+    def _write_run(self, run_dir: Path, record: RunRecord) -> None:
+        try:
+            write_json(run_dir / "run.json", record)
+        except StateWriteError as exc:
+            self._write_failed(exc)
+
+    # ----------------------------------------------------------------- re-attach and rebuild
+
+    def _reattach(self) -> None:
+        """Re-attach live runs, finalize the ones that ended, and resolve runs that never started."""
+        for run_id, status in list(self._state.runs.items()):
+            if status not in (RunStatus.STARTING.value, RunStatus.RUNNING.value):
+                continue
+            run_dir = self.paths.run_dir(run_id)
+            try:
+                record = read_model(run_dir / "run.json", RunRecord)
+            except StateError as exc:
+                self._notify("error", "Run record unreadable", str(exc), run_id=run_id)
+                record = None
+            request = self._find_request_of_run(run_id)
+            if record is None:
+                record = self._record_from_dir(run_id, run_dir, request)
+                if record is None:
+                    self._state.runs[run_id] = RunStatus.LOST.value
+                    continue
+            config = self.settings.agents.get(record.agent)
+            started_by_wrapper = (run_dir / "pid").exists()
+            handle = self.runner.adopt(run_id, run_dir, record.pid, record.pid_create_time)
+            if handle is None and not started_by_wrapper and not (run_dir / "exit").exists():
+                self._never_started(record, request)
+                continue
+            if config is None:
+                self._notify("warning", "Run of an unknown agent", f"run {run_id} belongs to agent {record.agent!r}, which is no longer configured; it is left alone", run_id=run_id)
+                if handle is not None:
+                    self.runner.release(handle)
+                continue
+            adapter = adapter_for(record.agent, config)
+            if handle is None:
+                handle = self.runner.adopt_ended(run_id, run_dir) if hasattr(self.runner, "adopt_ended") else _ended_handle(self.runner, run_id, run_dir)
+            live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
+            live.open_events()
+            live.resume(self.runner)
+            live.quiet_since = clock.now()
+            if record.pid is None:
+                record.pid = handle.pid
+                record.pid_create_time = handle.create_time
+            record.status = RunStatus.RUNNING
+            self._live[run_id] = live
+            self._state.runs[run_id] = RunStatus.RUNNING.value
+            self._recent[record.agent].extend(_tail_events(run_dir / "events.jsonl", RECENT_EVENTS))
+            log.info("re-attached run %s (agent %s, pid %s)", run_id, record.agent, handle.pid)
+        self._dirty_state = True
+        for request in self._state.requests.values():
+            if request.status == RequestStatus.RUNNING and (request.run is None or request.run not in self._live):
+                status = self._state.runs.get(request.run or "")
+                if status in (None, RunStatus.STARTING.value, RunStatus.RUNNING.value):
+                    request.status = RequestStatus.QUEUED
+                    request.run = None
+                    self._changed_request(request)
+                else:
+                    self._reconcile_request(request, status)
+
+    def _reconcile_request(self, request: Request, status: str) -> None:
+        record = None
+        try:
+            record = read_model(self.paths.run_dir(request.run or "") / "run.json", RunRecord)
+        except StateError:
+            pass
+        request.status = RequestStatus.DONE if status == RunStatus.SUCCEEDED.value else RequestStatus.FAILED
+        request.message = record.message if record else f"run {status}"
+        self._changed_request(request)
+
+    def _never_started(self, record: RunRecord, request: Request | None) -> None:
+        record.status = RunStatus.LOST
+        record.ended_at = clock.now()
+        record.message = "never started: the orchestrator stopped before starting it; the request was queued again"
+        self._write_run(self.paths.run_dir(record.id), record)
+        self._state.runs[record.id] = RunStatus.LOST.value
+        if request is not None and request.run == record.id:
+            request.status = RequestStatus.QUEUED
+            request.run = None
+            self._changed_request(request)
+        log.warning("run %s never started; request %s queued again", record.id, record.request)
+
+    def _find_request_of_run(self, run_id: str) -> Request | None:
+        for request in self._state.requests.values():
+            if request.run == run_id or run_id in request.runs:
+                return request
+        return None
+
+    def _record_from_dir(self, run_id: str, run_dir: Path, request: Request | None) -> RunRecord | None:
+        if request is None:
+            return None
+        config = self.settings.agents.get(request.agent)
+        return RunRecord(id=run_id, agent=request.agent, request=request.id, kind=config.kind if config else "command", cwd=str(self.repo))
+
+    def _rebuild_state(self) -> OrchestratorState:
+        """Rebuild the queue from the archived inbox messages and the run folders."""
+        state = OrchestratorState()
+        consumed = self.paths.inbox / "consumed"
+        messages: list[dict[str, Any]] = []
+        if consumed.is_dir():
+            for path in sorted(consumed.glob("*.json")):
+                try:
+                    message = read_json(path)
+                except StateError:
+                    continue
+                if isinstance(message, dict) and message.get("id") and not message.get("coalesced_into"):
+                    messages.append(message)
+        for message in sorted(messages, key=lambda m: (m.get("created_at") or 0, m["id"])):
+            state.seq += 1
+            try:
+                state.requests[message["id"]] = Request(
+                    id=message["id"], agent=message.get("agent", "?"), subject=message.get("subject", ""),
+                    body=message.get("body", ""), sender=message.get("sender", "user"),
+                    priority=int(message.get("priority", 0)), created_at=float(message.get("created_at") or 0),
+                    plan_task=message.get("plan_task"), branch=message.get("branch"), seq=state.seq,
+                )
+            except (ValueError, TypeError):
+                continue
+        if self.paths.runs.is_dir():
+            for run_dir in sorted(self.paths.runs.iterdir()):
+                try:
+                    record = read_model(run_dir / "run.json", RunRecord)
+                except StateError:
+                    continue
+                if record is None:
+                    continue
+                state.runs[record.id] = record.status.value
+                request = state.requests.get(record.request)
+                if request is None:
+                    try:
+                        request = read_model(run_dir / "request.json", Request)
+                    except StateError:
+                        request = None
+                    if request is None:
+                        continue
+                    state.seq += 1
+                    request.seq = state.seq
+                    state.requests[request.id] = request
+                if record.id not in request.runs:
+                    request.runs.append(record.id)
+                request.run = record.id
+                if record.status in FINAL_RUN_STATUSES:
+                    request.status = RequestStatus.DONE if record.status == RunStatus.SUCCEEDED else RequestStatus.FAILED
+                    request.message = record.message
+                else:
+                    request.status = RequestStatus.RUNNING
+        log.warning("rebuilt orchestrator state: %d requests, %d runs", len(state.requests), len(state.runs))
+        return state
+
+    # ----------------------------------------------------------------- metrics
+
+    def _start_metrics(self) -> None:
+        if self._sampler is None:
+            try:
+                from aipass_tui.core import metrics
+            except ImportError:
+                return
+            self._sampler = metrics.Sampler(interval=1.0)
+            self._sampler.start()
+        try:
+            from aipass_tui.core.metrics import HoldTracker
+        except ImportError:
+            return
+        limits = self.settings.limits
+        self._hold_tracker = HoldTracker(limits.cpu_hold_percent, limits.cpu_hold_seconds)
+
+    def live_pids(self) -> dict[str, int]:
+        with self._mutex:
+            return {live.record.agent: live.handle.pid for live in self._live.values() if live.handle.pid}
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def new_request_message(
+    agent: str, subject: str, body: str = "", *, priority: int = 0, sender: str = "user",
+    plan_task: str | None = None, branch: str | None = None,
+) -> dict[str, Any]:
+    """Build the inbox message of a new request."""
+    return {
+        "type": "request",
+        "id": clock.new_id("r"),
+        "agent": agent,
+        "subject": subject,
+        "body": body,
+        "sender": sender,
+        "priority": int(priority),
+        "created_at": clock.now(),
+        "plan_task": plan_task,
+        "branch": branch,
+    }
+
+
+def compose_prompt(request: Request) -> str:
+    """Return the prompt given to the agent: the subject, then the body."""
+    return f"{request.subject}\n\n{request.body}".strip() if request.body else request.subject
+
+
+def _validate_message(message: Any, settings: Settings) -> str | None:
+    if not isinstance(message, dict):
+        return "not a JSON object"
+    kind = message.get("type", "request")
+    if kind == "command":
+        if not message.get("id") or not message.get("name"):
+            return "a command needs id and name"
+        return None
+    if kind != "request":
+        return f"unknown message type {kind!r}"
+    for key in ("id", "agent", "subject"):
+        if not isinstance(message.get(key), str) or not message.get(key):
+            return f"missing or invalid {key!r}"
+    if not isinstance(message.get("body", ""), str):
+        return "body must be a string"
+    try:
+        int(message.get("priority", 0))
+    except (TypeError, ValueError):
+        return f"invalid priority {message.get('priority')!r}: use an integer"
+    return None
+
+
+def _redact_argv(argv: list[str], prompt: str) -> list[str]:
+    """Replace the prompt in a stored argv, so run.json never holds a whole prompt."""
+    return ["<prompt>" if arg == prompt else arg for arg in argv]
+
+
+def _dropped(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _run_agent(run_id: str, agent: str) -> bool:
+    return run_id.startswith(agent + "-")
+
+
+def _human(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _tail_events(path: Path, count: int) -> list[Event]:
+    import json
+
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 256 * 1024))
+            lines = handle.read().splitlines()[-count:]
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in lines:
+        try:
+            events.append(Event.from_dict(json.loads(line)))
+        except (ValueError, AttributeError):
+            continue
+    return events
+
+
+def _ended_handle(runner: Runner, run_id: str, run_dir: Path) -> Any:
+    """Return a handle for a run whose process already ended, so its output can be read and finalized."""
+    from aipass_tui.core.runners.base import RunHandle
+
+    handle = RunHandle(run_id, run_dir, extra={"child": False, "ended": True})
+    if isinstance(runner, LocalRunner):
+        runner._open(handle)  # noqa: SLF001
+        handle.extra["ended"] = True
+    return handle
+
+
+def _repo_changed(cwd: Path, base: str | None) -> bool | None:
+    """Tell whether the folder has uncommitted changes or commits since ``base`` (read-only git)."""
+    import subprocess
+
+    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
+    try:
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=normal"], cwd=cwd, env=env,
+            capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if status.returncode != 0:
+        return None
+    changed = [line for line in status.stdout.splitlines() if ".aider" not in line and ".aipass" not in line]
+    if changed:
+        return True
+    if base:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, env=env, capture_output=True, text=True)
+        return head.stdout.strip() != base
+    return False
+
+
+def _default_workspace(repo: Path, paths: Paths, settings: Settings) -> Workspace:
+    """Use git worktrees inside a git repository, the plain folder elsewhere."""
+    if (repo / ".git").exists():
+        try:
+            from aipass_tui.core.gitflow import GitWorkspace
+        except ImportError:
+            return SharedWorkspace(repo)
+        return GitWorkspace(repo, paths, settings)
+    return SharedWorkspace(repo)
+
+
+# --------------------------------------------------------------------- command handlers
+
+
+@handler("stop")
+def _handle_stop(ctx: HandlerContext, target: str) -> dict[str, Any]:
+    orchestrator = ctx.orchestrator
+    assert orchestrator is not None
+    if not orchestrator._started:  # noqa: SLF001 - the CLI runs this without a live tick loop
+        orchestrator._reattach()  # noqa: SLF001
+    stopped = orchestrator.stop(target)
+    if not stopped:
+        raise HandlerError(f"no live run matches {target!r}; `aipass-tui status` lists agents and runs", 1)
+    if not orchestrator._started:  # noqa: SLF001
+        orchestrator._stop_everything_now()  # noqa: SLF001
+    return {"stopped": stopped}
+
+
+@handler("request.cancel")
+def _handle_cancel(ctx: HandlerContext, id: str) -> dict[str, Any]:  # noqa: A002
+    assert ctx.orchestrator is not None
+    return ctx.orchestrator.cancel(id).model_dump(mode="json")

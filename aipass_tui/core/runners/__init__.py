@@ -1,0 +1,1 @@
+"""Where runs execute. The local runner is the default; others implement the same interface."""
