@@ -1,0 +1,77 @@
+"""Kill -9 the orchestrator at random moments: every request still runs exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from aipass_tui.core.orchestrator import new_request_message
+from aipass_tui.core.store import Paths, write_json
+from tests.conftest import write_config
+
+REQUESTS = 240
+AGENTS = 12
+
+
+def test_kill_nine_at_random_points_runs_each_request_once(repo: Path) -> None:
+    record = repo.parent / "record.log"
+    agents = "\n".join(
+        f"""
+        [agents.a{i}]
+        kind = "command"
+        command = ["sh", "-c", "echo \\"$AIPASS_REQUEST_ID\\" >> {record}; sleep 0.0$(( $$ % 9 ))"]
+        isolation = "shared"
+        """
+        for i in range(AGENTS)
+    )
+    write_config(repo, f"""
+        [limits]
+        max_parallel = 8
+        start_rate = 200
+        {agents}
+    """)
+    paths = Paths(repo)
+    paths.ensure()
+    ids = []
+    for n in range(REQUESTS):
+        message = new_request_message(f"a{n % AGENTS}", f"task {n}", f"body {n}")
+        write_json(paths.inbox / f"{message['id']}-{n:04d}.json", message)
+        ids.append(message["id"])
+    rng = random.Random(20261204)
+    kills = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aipass_tui", "work", "--until-idle", "--repo", str(repo)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            proc.wait(timeout=rng.uniform(0.05, 0.6))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            continue
+        stderr = proc.stderr.read().decode()
+        assert proc.returncode == 0, f"work exited {proc.returncode}: {stderr}"
+        break
+    else:
+        raise AssertionError("the work never became idle")
+    assert kills >= 3, "the test must really kill the orchestrator several times"
+    counts = Counter(record.read_text().split())
+    assert set(counts) == set(ids), "every request must run"
+    assert [rid for rid, c in counts.items() if c != 1] == [], "no request may run twice"
+    state = json.loads(paths.orchestrator.read_text())
+    assert {r["status"] for r in state["requests"].values()} == {"done"}
+    for path in (repo / ".aipass").rglob("*.json"):
+        json.loads(path.read_text())
+    for path in paths.runs.rglob("events.jsonl"):
+        for line in path.read_text().splitlines():
+            json.loads(line)
