@@ -1,0 +1,543 @@
+"""The git flow: one worktree and branch per agent, pull requests from finished runs, review commands.
+
+``GitWorkspace`` implements the orchestrator's Workspace interface. ``prepare`` gives a run its
+folder: the repository itself for ``isolation = "shared"``, else the agent's worktree in
+``.aipass/worktrees/<agent>`` on a branch ``aipass/<agent>/<slug>``. ``finish`` turns the
+changes of a finished run into a pull request, holding the repo lock. Merging and the other
+review actions live in ``gitflow_review`` and are registered below as commands (``pr.merge``,
+``pr.close``, ...) that the CLI hands to the running orchestrator.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from pathlib import Path
+from typing import Any, Callable
+
+from aipass_tui.config import AgentConfig, Settings
+from aipass_tui.core import clock
+from aipass_tui.core.diff import list_files
+from aipass_tui.core.gitflow_checks import run_checks
+from aipass_tui.core.gitflow_git import (
+    GitError,
+    agent_identity,
+    common_dir,
+    current_branch,
+    git_dir,
+    has_uncommitted,
+    is_ancestor,
+    list_worktrees,
+    merge_base,
+    operation_in_progress,
+    rebasing_branch,
+    rev_parse,
+    run_git,
+    status_entries,
+    toplevel,
+)
+from aipass_tui.core.gitflow_lock import RepoLock, RepoLockHeld, repo_lock_holder
+from aipass_tui.core.gitflow_review import (
+    MergeError,
+    approve_pull,
+    close_pull,
+    comment_pull,
+    find_violations,
+    merge_pull,
+    rebase_request,
+    request_changes,
+    set_viewed,
+)
+from aipass_tui.core.handlers import HandlerContext, HandlerError, handler
+from aipass_tui.core.models import Request, RunRecord
+from aipass_tui.core.pulls import PullFile, PullNotFound, PullRequest, PullStatus, PullStore
+from aipass_tui.core.store import Paths, StateError
+from aipass_tui.core.workspace import WorkspaceError, WorkspaceInfo
+
+__all__ = [
+    "GitWorkspace",
+    "find_violations",
+    "merge_pull",
+    "repo_lock_holder",
+    "RepoLock",
+    "RepoLockHeld",
+]
+
+log = logging.getLogger(__name__)
+
+BRANCH_PREFIX = "aipass"
+_SLUG_MAX = 40
+
+
+def slugify(subject: str) -> str:
+    """Return a branch-safe slug of ``subject`` (lowercase ASCII words joined by ``-``), or ``work``."""
+    ascii_text = unicodedata.normalize("NFKD", subject).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:_SLUG_MAX].rstrip("-")
+    return slug or "work"
+
+
+class GitWorkspace:
+    """Worktrees, branches and pull requests for the agents of one repository.
+
+    ``allowed_globs``, when set, returns the file globs a request may change (from its plan
+    task), or None when the request has no such limit; changed files outside them are recorded
+    as the pull request's violations.
+    """
+
+    def __init__(
+        self,
+        repo: Path,
+        paths: Paths,
+        settings: Settings,
+        *,
+        allowed_globs: Callable[[Request], list[str] | None] | None = None,
+        lock_timeout: float = 3600.0,
+    ) -> None:
+        self.repo = toplevel(repo)
+        self.paths = paths
+        self.settings = settings
+        self.allowed_globs = allowed_globs
+        self.lock_timeout = lock_timeout
+        self.pulls = PullStore(paths)
+        self.started_branch = current_branch(self.repo)
+        self._mutex = threading.Lock()
+        self._finishing: set[str] = set()
+
+    # Target branch -------------------------------------------------------------------------
+
+    def target_branch(self) -> str:
+        """Return the branch agents branch from and merge into; raise WorkspaceError when unknown."""
+        configured = self.settings.git.target_branch
+        if configured:
+            return configured
+        if self.started_branch:
+            return self.started_branch
+        rebasing = rebasing_branch(self.repo)
+        cause = f"a rebase of {rebasing} was in progress" if rebasing else "its HEAD was detached"
+        raise WorkspaceError(
+            f"the main checkout {self.repo} has no branch checked out ({cause}) when aipass-tui started, "
+            f"so the target branch is unknown: set git.target_branch in .aipass/config.toml, "
+            f"or check out a branch (git switch main) and start aipass-tui again"
+        )
+
+    def _target_head(self, target: str) -> str:
+        head = rev_parse(self.repo, f"refs/heads/{target}")
+        if head is None:
+            raise WorkspaceError(
+                f"the target branch {target!r} does not exist in {self.repo}: create it, "
+                f"or set git.target_branch in .aipass/config.toml to an existing branch"
+            )
+        return head
+
+    def _check_main_checkout(self, target: str) -> None:
+        if operation_in_progress(self.repo) != "rebase":
+            return
+        rebasing = rebasing_branch(self.repo)
+        if rebasing in (None, target):
+            raise WorkspaceError(
+                f"a rebase of {rebasing or 'the target branch'} is in progress in {self.repo}: finish it "
+                f"(git rebase --continue) or abort it (git rebase --abort), then start the request again"
+            )
+
+    # Worktrees ------------------------------------------------------------------------------
+
+    def worktree_path(self, agent: str) -> Path:
+        return self.paths.worktrees / agent
+
+    def busy(self, agent: str) -> bool:
+        """Tell whether ``finish`` is still recording the previous run of ``agent``."""
+        with self._mutex:
+            return agent in self._finishing
+
+    def prepare(self, agent: str, config: AgentConfig, request: Request) -> WorkspaceInfo:
+        """Return the folder for a run of ``request``; create or move the agent's worktree as needed."""
+        if config.isolation == "shared":
+            return WorkspaceInfo(cwd=self.repo)
+        with self._mutex:
+            if agent in self._finishing:
+                raise WorkspaceError(
+                    f"the previous run of agent {agent} is still being committed and checked: "
+                    f"start request {request.id} after it is recorded"
+                )
+            try:
+                return self._prepare_worktree(agent, request)
+            except GitError as exc:
+                raise WorkspaceError(f"could not prepare the worktree of agent {agent}: {exc}") from exc
+
+    def _prepare_worktree(self, agent: str, request: Request) -> WorkspaceInfo:
+        target = self.target_branch()
+        self._check_main_checkout(target)
+        target_head = self._target_head(target)
+        self._ensure_excluded()
+        path = self.worktree_path(agent)
+        registered = self._registered(path)
+
+        if request.branch:
+            branch = request.branch
+            if rev_parse(self.repo, f"refs/heads/{branch}") is None:
+                raise WorkspaceError(
+                    f"branch {branch!r} named by request {request.id} does not exist in {self.repo}: "
+                    f"dispatch the request without a branch, or create the branch first"
+                )
+            if registered:
+                self._switch(path, agent, branch, start=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                run_git(self.repo, "worktree", "add", "--quiet", str(path), branch)
+            base = merge_base(self.repo, target_head, f"refs/heads/{branch}") or target_head
+        else:
+            branch = self._new_branch_name(agent, request.subject)
+            if registered:
+                self._switch(path, agent, branch, start=target_head)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                run_git(self.repo, "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), target_head)
+            base = target_head
+
+        log.info("agent %s works in %s on branch %s (base %s)", agent, path, branch, base[:12])
+        return WorkspaceInfo(cwd=path, branch=branch, worktree=path, base_commit=base)
+
+    def _registered(self, path: Path) -> bool:
+        """Tell whether ``path`` is a live worktree; prune git's entry when the folder was deleted by hand."""
+        entry = next((e for e in list_worktrees(self.repo) if e.path.resolve() == path.resolve()), None)
+        if entry is not None and (entry.prunable or not (path / ".git").exists()):
+            log.warning(
+                "the worktree %s was deleted by hand; pruned git's entry for it and creating it again "
+                "(its branch %s and commits are kept)",
+                path,
+                entry.branch or entry.head,
+            )
+            run_git(self.repo, "worktree", "prune")
+            entry = None
+        if entry is None and path.exists():
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+            else:
+                raise WorkspaceError(
+                    f"{path} exists but is not a git worktree of {self.repo}: move it away or delete it, "
+                    f"then start the request again"
+                )
+        return entry is not None
+
+    def _switch(self, path: Path, agent: str, branch: str, start: str | None) -> None:
+        """Check out ``branch`` in the agent's worktree (created at ``start`` when given)."""
+        operation = operation_in_progress(path)
+        if operation:
+            raise WorkspaceError(
+                f"a {operation} is in progress in the worktree {path}: finish it or abort it there "
+                f"(git -C {path} {operation} --abort), then start the request again"
+            )
+        current = current_branch(path)
+        if current == branch:
+            return
+        if current is None and not self._head_reachable(path):
+            raise WorkspaceError(
+                f"the worktree {path} has a detached HEAD with commits on no branch: save them with "
+                f"git -C {path} switch -c <new-branch>, then start the request again"
+            )
+        if has_uncommitted(path):
+            raise WorkspaceError(
+                f"the worktree {path} has uncommitted changes on {current or 'a detached HEAD'}: commit or "
+                f"discard them there (git -C {path} status), then start the request again"
+            )
+        if start is None:
+            run_git(path, "switch", "--quiet", "--no-guess", branch)
+        else:
+            run_git(path, "switch", "--quiet", "--no-track", "-c", branch, start)
+        if current and current.startswith(f"{BRANCH_PREFIX}/{agent}/"):
+            self._drop_merged_branch(current)
+
+    def _head_reachable(self, path: Path) -> bool:
+        out = run_git(path, "for-each-ref", "--count=1", "--contains", "HEAD", "refs/heads", read_only=True).stdout
+        return bool(out.strip())
+
+    def _drop_merged_branch(self, branch: str) -> None:
+        """Delete an agent branch whose commits are all in the target branch and that has no open pull request."""
+        head = rev_parse(self.repo, f"refs/heads/{branch}")
+        target_head = rev_parse(self.repo, f"refs/heads/{self.target_branch()}")
+        if head is None or target_head is None or not is_ancestor(self.repo, head, target_head):
+            return
+        if self.pulls.find_active(branch) is not None:
+            return
+        proc = run_git(self.repo, "branch", "-d", "--quiet", branch, check=False)
+        if proc.returncode == 0:
+            log.info("deleted branch %s: all its commits are in %s", branch, self.target_branch())
+
+    def _new_branch_name(self, agent: str, subject: str) -> str:
+        stem = f"{BRANCH_PREFIX}/{agent}/{slugify(subject)}"
+        name = stem
+        counter = 2
+        while rev_parse(self.repo, f"refs/heads/{name}") is not None:
+            name = f"{stem}-{counter}"
+            counter += 1
+        check = run_git(self.repo, "check-ref-format", "--branch", name, check=False, read_only=True)
+        if check.returncode != 0:
+            raise WorkspaceError(f"cannot make a valid branch name from agent {agent!r}: {name!r} is rejected by git")
+        return name
+
+    def _ensure_excluded(self) -> None:
+        """Make sure git ignores ``.aipass/`` in the main checkout, so worktrees and state are never staged."""
+        try:
+            relative = self.paths.root.resolve().relative_to(self.repo.resolve())
+        except ValueError:
+            return
+        exclude = common_dir(self.repo) / "info" / "exclude"
+        pattern = f"/{relative.as_posix()}/"
+        lines = exclude.read_text(encoding="utf-8", errors="replace").splitlines() if exclude.exists() else []
+        accepted = {pattern, pattern.rstrip("/"), pattern.lstrip("/"), pattern.strip("/")}
+        if any(line.strip() in accepted for line in lines):
+            return
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a", encoding="utf-8") as handle:
+            if lines and not exclude.read_bytes().endswith(b"\n"):
+                handle.write("\n")
+            handle.write(f"{pattern}\n")
+        log.info("added %s to %s", pattern, exclude)
+
+    def prune_removed(self, agent_names: list[str] | set[str]) -> dict[str, Any]:
+        """Remove the worktrees of agents that are no longer configured.
+
+        A worktree with uncommitted changes is kept and named in ``kept`` with the reason, so no
+        work is lost. Branches are kept in every case.
+        """
+        removed: list[str] = []
+        kept: dict[str, str] = {}
+        folder = self.paths.worktrees.resolve()
+        with self._mutex:
+            run_git(self.repo, "worktree", "prune")
+            for entry in list_worktrees(self.repo):
+                if entry.path.resolve().parent != folder or entry.path.name in agent_names:
+                    continue
+                name = entry.path.name
+                if has_uncommitted(entry.path):
+                    kept[name] = f"the worktree {entry.path} has uncommitted changes: commit or discard them, then remove it"
+                    log.warning("kept the worktree of removed agent %s: %s", name, kept[name])
+                    continue
+                proc = run_git(self.repo, "worktree", "remove", str(entry.path), check=False)
+                if proc.returncode != 0:
+                    kept[name] = proc.stderr.decode("utf-8", "replace").strip()
+                    log.warning("could not remove the worktree of removed agent %s: %s", name, kept[name])
+                    continue
+                removed.append(name)
+                log.info("removed the worktree %s of removed agent %s (branch %s kept)", entry.path, name, entry.branch)
+        return {"removed": removed, "kept": kept}
+
+    # Finished runs --------------------------------------------------------------------------
+
+    def finish(self, run: RunRecord, request: Request, config: AgentConfig) -> dict[str, Any] | None:
+        """Commit a finished run's changes, run the checks and record or update its pull request.
+
+        Returns the pull request record, or None when the run left no changes. Holds the repo lock
+        while it works; raises WorkspaceError when the worktree is missing or in a state that
+        needs the user.
+        """
+        if config.isolation == "shared":
+            return None
+        with self._mutex:
+            self._finishing.add(run.agent)
+        try:
+            lock = RepoLock(self.repo, holder=f"pull request of run {run.id} (agent {run.agent})")
+            try:
+                lock.acquire(timeout=self.lock_timeout)
+            except RepoLockHeld as exc:
+                raise WorkspaceError(f"could not record the changes of run {run.id}: {exc}") from exc
+            try:
+                return self._record(run, request, config)
+            except GitError as exc:
+                raise WorkspaceError(f"could not record the changes of run {run.id}: {exc}") from exc
+            finally:
+                lock.release()
+        finally:
+            with self._mutex:
+                self._finishing.discard(run.agent)
+
+    def _record(self, run: RunRecord, request: Request, config: AgentConfig) -> dict[str, Any] | None:
+        path = Path(run.worktree) if run.worktree else self.worktree_path(run.agent)
+        if not (path / ".git").exists():
+            raise WorkspaceError(
+                f"the worktree {path} of agent {run.agent} is missing, so the changes of run {run.id} "
+                f"cannot be recorded: commits already on its branch are kept; uncommitted work is lost"
+            )
+        operation = operation_in_progress(path)
+        if operation:
+            raise WorkspaceError(
+                f"run {run.id} left a {operation} unfinished in {path}: finish or abort it there, "
+                f"then send the agent a new request"
+            )
+        branch = current_branch(path)
+        if branch is None:
+            raise WorkspaceError(
+                f"run {run.id} left a detached HEAD in {path}: check out a branch there "
+                f"(git -C {path} switch -c <branch>) so its commits are kept"
+            )
+        if run.branch and branch != run.branch:
+            log.warning("run %s started on branch %s but ended on %s; recording %s", run.id, run.branch, branch, branch)
+
+        if has_uncommitted(path):
+            self._commit(path, run, request)
+        head = rev_parse(path, "HEAD")
+        existing = self.pulls.find_active(branch)
+        target = existing.target if existing else self.target_branch()
+        target_head = self._target_head(target)
+        base = merge_base(self.repo, target_head, head) if head else None
+        base = base or run.base_commit
+        if head is None or base is None:
+            raise WorkspaceError(f"branch {branch} in {path} shares no history with {target}: rebase it onto {target}")
+
+        files = list_files(self.repo, base, head)
+        if not files:
+            log.info("run %s of agent %s ended without changes on %s", run.id, run.agent, branch)
+            return None
+
+        pull_id = existing.id if existing else self.pulls.next_id()
+        commands = config.checks if config.checks is not None else self.settings.git.checks
+        log_dir = self.pulls.artifacts(pull_id) / "checks"
+        checks = run_checks(commands, path, log_dir, f"{pull_id}/checks", self.settings.git.check_timeout)
+        leftovers = self._restore_after_checks(path) if commands else []
+
+        globs = self.allowed_globs(request) if self.allowed_globs else None
+        violations = find_violations([f.path for f in files], globs) if globs is not None else []
+        summary = (run.summary.result_text or run.summary.last_message or "").strip()
+        now = clock.now()
+        pull_files = [PullFile.model_validate(f.to_dict()) for f in files]
+        message = None
+        if leftovers:
+            message = f"the checks changed files in the worktree, which were discarded to keep the branch as reviewed: {', '.join(leftovers[:10])}"
+
+        if existing:
+            pull = existing
+            pull.head, pull.base, pull.files, pull.checks = head, base, pull_files, checks
+            pull.status = PullStatus.OPEN
+            pull.violations, pull.conflict_files, pull.message = violations, [], message
+            pull.run = run.id
+            pull.runs.append(run.id)
+            if request.id not in pull.requests:
+                pull.requests.append(request.id)
+            pull.body = summary or pull.body
+            pull.updated_at = now
+        else:
+            pull = PullRequest(
+                id=pull_id,
+                agent=run.agent,
+                request=request.id,
+                requests=[request.id],
+                run=run.id,
+                runs=[run.id],
+                branch=branch,
+                target=target,
+                base=base,
+                head=head,
+                title=request.subject.strip().splitlines()[0] if request.subject.strip() else f"Work of {run.agent}",
+                body=summary,
+                files=pull_files,
+                checks=checks,
+                violations=violations,
+                message=message,
+                created_at=now,
+                updated_at=now,
+            )
+        self.pulls.save(pull)
+        log.info("%s pull request %s of agent %s: %s (%d files)", "updated" if existing else "recorded", pull.id, run.agent, branch, len(files))
+        return pull.record()
+
+    def _commit(self, path: Path, run: RunRecord, request: Request) -> None:
+        index_lock = git_dir(path) / "index.lock"
+        if index_lock.exists():
+            raise WorkspaceError(
+                f"{index_lock} exists, so the changes of run {run.id} cannot be committed: a git command "
+                f"in the worktree was interrupted; delete the file if no git process runs there"
+            )
+        subject = request.subject.strip().splitlines()[0] if request.subject.strip() else f"Work of {run.agent}"
+        summary = (run.summary.result_text or run.summary.last_message or "").strip()
+        message = f"{subject}\n\n{summary}\n" if summary else f"{subject}\n"
+        identity = agent_identity(run.agent).env()
+        run_git(path, "add", "--all")
+        run_git(path, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-", input=message.encode("utf-8"), env=identity)
+        log.info("committed the uncommitted changes of run %s in %s", run.id, path)
+
+    def _restore_after_checks(self, path: Path) -> list[str]:
+        """Discard files the checks changed or created (ignored files stay); return their paths."""
+        changed = [name for _, name in status_entries(path)]
+        if changed:
+            run_git(path, "reset", "--hard", "--quiet")
+            run_git(path, "clean", "-d", "--force", "--quiet")
+            log.warning("discarded %d files the checks changed in %s: %s", len(changed), path, ", ".join(changed[:10]))
+        return changed
+
+
+# Commands ------------------------------------------------------------------------------------
+
+
+def _pull_error(exc: Exception) -> HandlerError:
+    if isinstance(exc, (PullNotFound, ValueError)):
+        return HandlerError(str(exc), 2)
+    if isinstance(exc, MergeError):
+        return HandlerError(str(exc), exc.exit_code)
+    return HandlerError(str(exc), 1)
+
+
+_EXPECTED = (PullNotFound, ValueError, MergeError, RepoLockHeld, StateError, GitError)
+
+
+@handler("pr.merge")
+def handle_merge(ctx: HandlerContext, pull_id: str, allow_violations: bool = False) -> dict[str, Any]:
+    """Approve and merge a pull request; the result says whether it merged and, if not, why."""
+    try:
+        return merge_pull(ctx.paths.repo, ctx.paths, ctx.settings, pull_id, allow_violations=allow_violations)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.approve")
+def handle_approve(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
+    try:
+        return approve_pull(ctx.paths, pull_id)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.close")
+def handle_close(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
+    try:
+        return close_pull(ctx.paths, pull_id)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.comment")
+def handle_comment(
+    ctx: HandlerContext, pull_id: str, body: str, path: str | None = None, line: int | None = None, side: str = "new", hunk: str | None = None
+) -> dict[str, Any]:
+    try:
+        return comment_pull(ctx.paths, pull_id, body, path=path, line=line, side=side, hunk=hunk)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.viewed")
+def handle_viewed(ctx: HandlerContext, pull_id: str, path: str, viewed: bool = True) -> dict[str, Any]:
+    try:
+        return set_viewed(ctx.paths, pull_id, path, viewed)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.request-changes")
+def handle_request_changes(ctx: HandlerContext, pull_id: str, message: str = "") -> dict[str, Any]:
+    """Send the review comments (and ``message``) back to the agent as a request on the same branch."""
+    try:
+        return request_changes(ctx, pull_id, message)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
+
+
+@handler("pr.rebase-request")
+def handle_rebase_request(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
+    """Send the agent a request to rebase its branch onto the target and resolve the conflicts."""
+    try:
+        return rebase_request(ctx, pull_id)
+    except _EXPECTED as exc:
+        raise _pull_error(exc) from exc
