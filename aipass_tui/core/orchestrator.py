@@ -634,6 +634,8 @@ class Orchestrator:
         self._start_tokens = min(1.0, self._start_tokens + (now - self._last_token_time) * limits.start_rate)
         self._last_token_time = now
         busy = {live.record.agent for live in self._live.values()}
+        # An agent whose last run is still being committed and checked must not start the next one.
+        busy |= {future.run_record.agent for future in self._pending_finish if not future.done()}  # type: ignore[attr-defined]
         waiting = sorted(
             (r for r in self._state.requests.values() if r.status in (RequestStatus.QUEUED, RequestStatus.HELD)),
             key=lambda r: (-r.priority, r.seq),
@@ -765,6 +767,7 @@ class Orchestrator:
         return self._workspace
 
     def _fail_request(self, request: Request, message: str) -> None:
+        self._finished_bad += 1
         request.status = RequestStatus.FAILED
         request.message = message
         request.held_reason = None

@@ -1,0 +1,1 @@
+"""Scripted programs used as demo agents by ``aipass-tui demo``. They are not AI models."""
