@@ -46,7 +46,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Resources(Strict):
@@ -156,6 +156,7 @@ class AutomationRule(Strict):
     name: str
     """Name shown in the cockpit and the event log."""
     enabled: bool = True
+    """Whether the rule fires; it can also be switched in the cockpit."""
     paths: list[str] = Field(default_factory=list)
     """Globs relative to the repository root that trigger the rule."""
     events: list[Literal["created", "modified", "deleted", "moved"]] = Field(
@@ -169,6 +170,7 @@ class AutomationRule(Strict):
     at: str | None = None
     """Schedule: run daily at this local time, ``"HH:MM"``."""
     action: Literal["dispatch", "notify", "command"]
+    """What the rule does: queue a request, show a notification, or run a command."""
     agent: str | None = None
     """For ``dispatch``: the agent that receives the request."""
     subject: str = "Automation: {paths}"
@@ -206,14 +208,22 @@ class ClusterSettings(Strict):
 class Settings(BaseSettings):
     """The whole configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="AIPASS_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="AIPASS_", env_nested_delimiter="__", extra="forbid", use_attribute_docstrings=True
+    )
 
     agents: dict[str, AgentConfig] = Field(default_factory=dict)
+    """The agents, one ``[agents.<name>]`` table each."""
     limits: Limits = Field(default_factory=Limits)
+    """Admission control."""
     git: GitSettings = Field(default_factory=GitSettings)
+    """Worktrees, checks and merging."""
     ui: UISettings = Field(default_factory=UISettings)
+    """The cockpit."""
     automation: list[AutomationRule] = Field(default_factory=list)
+    """Automation rules, one ``[[automation]]`` table each."""
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    """Running agents on a Ray cluster."""
 
     @classmethod
     def settings_customise_sources(
