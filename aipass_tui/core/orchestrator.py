@@ -570,6 +570,7 @@ class Orchestrator:
             return
         consumed: list[Path] = []
         commands: list[tuple[Path, dict[str, Any]]] = []
+        accepted: list[tuple[Path, dict[str, Any]]] = []
         for path in files:
             try:
                 message = read_json(path)
@@ -591,6 +592,10 @@ class Orchestrator:
             if message.get("type", "request") == "command":
                 commands.append((path, message))
                 continue
+            accepted.append((path, message))
+        # Ids made in the same second do not sort by time, so order by creation time.
+        accepted.sort(key=lambda item: (float(item[1].get("created_at") or 0), item[0].name))
+        for path, message in accepted:
             self._accept(message)
             consumed.append(path)
         if consumed:
