@@ -156,6 +156,7 @@ class PullNotFound(LookupError):
 
 
 _ID = re.compile(r"#?(\d{1,9})")
+_USED_NAME = re.compile(r"(\d+)(?:\.json|$)")
 
 
 def normalize_id(value: str) -> str:
@@ -219,11 +220,14 @@ class PullStore:
         return pulls
 
     def next_id(self) -> str:
-        """Return an id no file or check-log folder uses yet (call with the repo lock held)."""
-        used = [int(i) for i in self.ids()]
+        """Return an id that no record, check-log folder or moved-aside record uses (call with the repo lock held)."""
+        used = [0]
         if self.folder.is_dir():
-            used += [int(p.name) for p in self.folder.iterdir() if p.is_dir() and p.name.isdigit()]
-        return str(max(used, default=0) + 1)
+            for entry in self.folder.iterdir():
+                match = _USED_NAME.match(entry.name)
+                if match:
+                    used.append(int(match.group(1)))
+        return str(max(used) + 1)
 
     def find_active(self, branch: str) -> PullRequest | None:
         """Return the pull request of ``branch`` that is not merged or closed, if any."""
