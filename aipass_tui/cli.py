@@ -351,7 +351,7 @@ def _print_status(data: dict[str, Any]) -> None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from aipass_tui.core.models import Event, OrchestratorState, RunRecord
+    from aipass_tui.core.models import Event, RunRecord
     from aipass_tui.core.render import format_event
     from aipass_tui.core.store import Paths, StateError, read_model
 
