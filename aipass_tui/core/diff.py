@@ -15,8 +15,11 @@ line keeps its exact bytes (``DiffLine.data``) and shows U+FFFD for invalid byte
 from __future__ import annotations
 
 import io
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, overload
 
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
@@ -193,12 +196,61 @@ class HunkInfo:
 _KINDS = {"+": "added", "-": "removed", " ": "context", "\\": "no_newline"}
 
 
+class PatchRows(Sequence[DiffLine]):
+    """The rows of a patch, built on access from unidiff's parsed lines.
+
+    Indexing costs the same for any patch size, and parsing does no per-line work of its own
+    beyond unidiff's, so that opening a large file stays fast.
+    """
+
+    __slots__ = ("_items", "_starts", "_headers")
+
+    def __init__(self, items: list[Any] | None = None, starts: list[int] | None = None, headers: list[str] | None = None) -> None:
+        self._items: list[Any] = items or []
+        self._starts: list[int] = starts or []
+        self._headers: list[str] = headers or []
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> DiffLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[DiffLine]: ...
+
+    def __getitem__(self, index: int | slice) -> DiffLine | list[DiffLine]:
+        if isinstance(index, slice):
+            return [self._row(i) for i in range(*index.indices(len(self._items)))]
+        if index < 0:
+            index += len(self._items)
+        if not 0 <= index < len(self._items):
+            raise IndexError(f"row {index} is outside the patch ({len(self._items)} rows)")
+        return self._row(index)
+
+    def _row(self, index: int) -> DiffLine:
+        hunk = bisect_right(self._starts, index) - 1
+        item = self._items[index]
+        if item is None:
+            return DiffLine("hunk", None, None, self._headers[hunk], hunk)
+        value = item.value[:-1] if item.value.endswith("\n") else item.value
+        return DiffLine(_KINDS[item.line_type], item.source_line_no, item.target_line_no, value, hunk)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (PatchRows, list, tuple)):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<PatchRows: {len(self)} rows, {len(self._starts)} hunks>"
+
+
 @dataclass(slots=True)
 class Patch:
     """The parsed patch of one file; ``rows[i]`` is row ``i`` of the rendered diff."""
 
     file: FileDiff
-    rows: list[DiffLine] = field(default_factory=list)
+    rows: PatchRows = field(default_factory=PatchRows)
     hunks: list[HunkInfo] = field(default_factory=list)
     summary_only: bool = False
     """True when the file was too large to load without ``full=True``; ``rows`` is then empty."""
@@ -212,9 +264,9 @@ class Patch:
 
     def hunk_at(self, row: int) -> int:
         """Return the index of the hunk that contains ``row`` (0 when there are no hunks)."""
-        if not self.rows:
+        if not self.hunks:
             return 0
-        return self.rows[min(max(row, 0), len(self.rows) - 1)].hunk
+        return max(bisect_right([h.row for h in self.hunks], row) - 1, 0)
 
 
 def parse_patch(file: FileDiff, data: bytes) -> Patch:
@@ -223,27 +275,27 @@ def parse_patch(file: FileDiff, data: bytes) -> Patch:
     Only the hunks go to ``unidiff``, behind a fixed header, because quoted or tab-terminated
     names on the ``---``/``+++`` lines are already known from the file list.
     """
-    patch = Patch(file)
     text = _decode(data)
     start = 0 if text.startswith("@@ ") else text.find("\n@@ ") + 1
     if start == 0 and not text.startswith("@@ "):
-        return patch
+        return Patch(file)
     body = "--- a/file\n+++ b/file\n" + text[start:]
     try:
         parsed = PatchSet(io.StringIO(body, newline="\n"))
     except UnidiffParseError as exc:
         raise DiffError(f"could not parse the diff of {display(file.path)}: {exc}") from exc
-    rows = patch.rows
-    for index, hunk in enumerate(parsed[0] if parsed else []):
-        patch.hunks.append(
-            HunkInfo(hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length, hunk.section_header, len(rows))
-        )
+    items: list[Any] = []
+    starts: list[int] = []
+    headers: list[str] = []
+    hunks: list[HunkInfo] = []
+    for hunk in parsed[0] if parsed else []:
+        hunks.append(HunkInfo(hunk.source_start, hunk.source_length, hunk.target_start, hunk.target_length, hunk.section_header, len(items)))
+        starts.append(len(items))
         header = f"@@ -{hunk.source_start},{hunk.source_length} +{hunk.target_start},{hunk.target_length} @@"
-        rows.append(DiffLine("hunk", None, None, f"{header} {hunk.section_header}".rstrip(), index))
-        for line in hunk:
-            value = line.value[:-1] if line.value.endswith("\n") else line.value
-            rows.append(DiffLine(_KINDS[line.line_type], line.source_line_no, line.target_line_no, value, index))
-    return patch
+        headers.append(f"{header} {hunk.section_header}".rstrip())
+        items.append(None)
+        items.extend(hunk)
+    return Patch(file, PatchRows(items, starts, headers), hunks)
 
 
 def load_patch(repo: Path, base: str, head: str, file: FileDiff, *, full: bool = False, threshold: int = LARGE_FILE_LINES) -> Patch:
