@@ -138,53 +138,107 @@ class Parser:
 class JsonLineParser(Parser):
     """Parser for NDJSON streams: subclasses implement ``parse_object``.
 
-    A line that is not one JSON object is salvaged: every complete object inside it is parsed
-    (this happens when a process writes an event into the middle of another event's line), and
-    the rest of the text is delivered as a raw event, so nothing is dropped silently.
+    A line that is not one JSON object is salvaged: every complete event object inside it is
+    parsed, and the rest of the text is delivered as a raw event, so nothing is dropped silently.
+    This happens when a process writes an event into the middle of another event's line: the
+    first line then holds the start of event A followed by the whole of event B, and the next
+    line holds the rest of A. The start of A is held back for one line and joined with the next
+    line, so A is parsed whole; when the join is not valid JSON either, both are shown raw.
     """
 
+    # Work allowed for salvaging one line, in characters scanned per character of the line, so
+    # a long line full of unbalanced braces costs linear time, not quadratic.
+    SALVAGE_SCAN_FACTOR = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fragment: str | None = None
+
+    def close(self) -> list[Event]:
+        events = super().close()
+        return events + self._flush_fragment()
+
     def parse_line(self, line: str) -> list[Event]:
+        events: list[Event] = []
+        if self._fragment is not None:
+            fragment, self._fragment = self._fragment, None
+            joined = _load_object(fragment + line)
+            if joined is not None:
+                return self.parse_object(joined)
+            events.append(self.raw_event(fragment.strip()))
         stripped = line.strip()
         if not stripped:
-            return []
+            return events
         if stripped.startswith("{"):
-            try:
-                obj = json.loads(stripped)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict):
-                return self.parse_object(obj)
-        return self._salvage(stripped)
+            obj = _load_object(stripped)
+            if obj is not None:
+                return events + self.parse_object(obj)
+        return events + self._salvage(line)
+
+    def raw_event(self, text: str) -> Event:
+        """Return the event for text that is not JSON; subclasses may classify it."""
+        return Event(EventKind.RAW, strip_ansi(text))
+
+    def is_event(self, obj: dict[str, Any]) -> bool:
+        """Tell whether an object found inside a broken line is a whole event of this stream.
+
+        Subclasses narrow this to their top-level event types, so a nested object (a content
+        block with its own ``type``) is not mistaken for an event.
+        """
+        return "type" in obj
 
     def _salvage(self, text: str) -> list[Event]:
         decoder = json.JSONDecoder()
-        events: list[Event] = []
+        found: list[Event] = []
         leftover: list[str] = []
+        budget = self.SALVAGE_SCAN_FACTOR * len(text) + 4096
         pos = 0
         while pos < len(text):
-            start = text.find("{", pos)
+            start = text.find("{", pos) if budget > 0 else -1
             if start < 0:
                 leftover.append(text[pos:])
                 break
             try:
                 obj, end = decoder.raw_decode(text, start)
-            except ValueError:
+            except (ValueError, RecursionError) as exc:
+                failed_at = getattr(exc, "pos", len(text))
+                budget -= max(failed_at - start, 1)
                 leftover.append(text[pos : start + 1])
                 pos = start + 1
                 continue
-            if isinstance(obj, dict) and "type" in obj:
+            budget -= end - start
+            if isinstance(obj, dict) and self.is_event(obj):
                 leftover.append(text[pos:start])
-                events.extend(self.parse_object(obj))
+                found.extend(self.parse_object(obj))
             else:
                 leftover.append(text[pos:end])
             pos = end
-        rest = "".join(leftover).strip()
-        if rest:
-            events.insert(0, Event(EventKind.RAW, strip_ansi(rest)))
-        return events
+        rest = "".join(leftover)
+        if rest.strip():
+            if found and rest.lstrip().startswith("{"):
+                # The start of an event that another event was written into: join it with
+                # the next line, which should hold the rest.
+                self._fragment = rest
+            else:
+                found.insert(0, self.raw_event(rest.strip()))
+        return found
+
+    def _flush_fragment(self) -> list[Event]:
+        if self._fragment is None:
+            return []
+        fragment, self._fragment = self._fragment, None
+        return [self.raw_event(fragment.strip())]
 
     def parse_object(self, obj: dict[str, Any]) -> list[Event]:
         raise NotImplementedError
+
+
+def _load_object(text: str) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 class Adapter:
@@ -255,3 +309,108 @@ def last_nonempty_line(text: str) -> str:
         if line.strip():
             return strip_ansi(line.strip())[:300]
     return ""
+
+
+# Error kinds, checked in this order against the text of an error. Billing comes before rate
+# limits because OpenAI reports an empty balance as HTTP 429 "insufficient_quota", and network
+# comes before server because "can't reach the API server" is a network failure.
+_ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "billing",
+        re.compile(
+            r"billing|credit balance|insufficient[_ ]quota|payment required|exceeded your current quota",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "auth",
+        re.compile(
+            r"(?<![\d.])40[13](?!\d)|unauthori[sz]ed|authenticat|not logged in|please run /login|login required"
+            r"|invalid[ _-]?(?:x-)?api[ _-]?key|incorrect api key|api[ _-]?key (?:is )?(?:missing|invalid|not set|not valid)"
+            r"|no api key|missing bearer|forbidden",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "rate_limit",
+        re.compile(
+            r"(?<![\d.])429(?!\d)|rate[ _-]?limit|too many requests|usage limit|hit your (?:usage )?limit"
+            r"|resource[_ ]exhausted|has been exhausted|exhausted your|quota exceeded|check quota|limit reached",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "network",
+        re.compile(
+            r"could not connect|couldn't connect|can't reach|cannot reach|unable to connect"
+            r"|connection (?:refused|reset|error|failed|closed)|connection_failed|failed to (?:lookup|resolve)"
+            r"|name resolution|getaddrinfo|EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ECONNRESET|ETIMEDOUT|fetch failed"
+            r"|network (?:is )?unreachable|waiting for network|stream disconnected",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "server",
+        re.compile(
+            r"(?<![\d.])5(?:00|02|03|04|29)(?!\d)|internal server error|server error|overloaded|service unavailable"
+            r"|bad gateway",
+            re.IGNORECASE,
+        ),
+    ),
+)
+
+
+def classify_error_text(text: str) -> str | None:
+    """Return the error kind that an error message describes, or None when it names none.
+
+    Kinds: ``auth``, ``billing``, ``rate_limit``, ``network`` and ``server``.
+    """
+    for kind, pattern in _ERROR_PATTERNS:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def stop_or_lost_outcome(kind: str, ev: Evidence) -> Outcome | None:
+    """Return the outcome when the orchestrator stopped the run or lost its exit status, else None."""
+    if ev.stop_requested or ev.exit_code is None:
+        return default_judge(kind, ev)
+    return None
+
+
+def guard_prompt(prompt: str) -> str:
+    """Return the prompt so that a CLI's option parser cannot read it as an option.
+
+    A prompt that starts with ``-`` gets a leading space: the agent reads the same request,
+    and the CLI sees a positional value instead of an unknown option.
+    """
+    return " " + prompt if prompt.startswith("-") else prompt
+
+
+def clip(text: str, limit: int) -> str:
+    """Return ``text`` cut to ``limit`` characters, marking the cut with the size left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
+def find_line(text: str, pattern: re.Pattern[str]) -> str:
+    """Return the last line of ``text`` that matches ``pattern``, without ANSI codes, or ''."""
+    for line in reversed(text.splitlines()):
+        clean = strip_ansi(line).strip()
+        if clean and pattern.search(clean):
+            return clean[:300]
+    return ""
+
+
+def describe_exit(code: int) -> str:
+    """Return ``code 1`` for an exit code or ``signal 9`` for a negative one."""
+    return f"signal {-code}" if code < 0 else f"code {code}"
+
+
+def last_error_kind(kinds: list[str], ignore: frozenset[str] = frozenset()) -> str | None:
+    """Return the last error kind that is not ``unknown`` and not in ``ignore``."""
+    for kind in reversed(kinds):
+        if kind and kind != "unknown" and kind not in ignore:
+            return kind
+    return None
