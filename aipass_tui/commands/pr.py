@@ -18,7 +18,7 @@ from aipass_tui.core import clock
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MERGE_TIMEOUT = 300.0
-"""Seconds ``pr merge`` waits for the orchestrator's answer (a rebase merge checks out a tree)."""
+"""Seconds ``pr merge`` waits for the orchestrator's reply (a rebase merge checks out a whole tree)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

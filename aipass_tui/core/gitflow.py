@@ -52,7 +52,7 @@ from aipass_tui.core.gitflow_review import (
 )
 from aipass_tui.core.handlers import HandlerContext, HandlerError, handler
 from aipass_tui.core.models import Request, RunRecord
-from aipass_tui.core.pulls import PullFile, PullNotFound, PullRequest, PullStatus, PullStore
+from aipass_tui.core.pulls import ACTIVE_STATUSES, PULL_WRITE_LOCK, PullFile, PullNotFound, PullRequest, PullStatus, PullStore
 from aipass_tui.core.store import Paths, StateError
 from aipass_tui.core.workspace import WorkspaceError, WorkspaceInfo
 
@@ -83,8 +83,8 @@ class GitWorkspace:
     """Worktrees, branches and pull requests for the agents of one repository.
 
     ``allowed_globs``, when set, returns the file globs a request may change (from its plan
-    task), or None when the request has no such limit; changed files outside them are recorded
-    as the pull request's violations.
+    task), or None when the request has no such limit. Changed files outside those globs are
+    recorded as the pull request's violations.
     """
 
     def __init__(
@@ -304,7 +304,7 @@ class GitWorkspace:
         work is lost. Branches are kept in every case.
         """
         removed: list[str] = []
-        kept: dict[str, str] = {}
+        skipped: dict[str, str] = {}
         folder = self.paths.worktrees.resolve()
         with self._mutex:
             run_git(self.repo, "worktree", "prune")
@@ -313,17 +313,17 @@ class GitWorkspace:
                     continue
                 name = entry.path.name
                 if has_uncommitted(entry.path):
-                    kept[name] = f"the worktree {entry.path} has uncommitted changes: commit or discard them, then remove it"
-                    log.warning("kept the worktree of removed agent %s: %s", name, kept[name])
+                    skipped[name] = f"the worktree {entry.path} has uncommitted changes: commit or discard them, then remove it"
+                    log.warning("kept the worktree of removed agent %s: %s", name, skipped[name])
                     continue
                 proc = run_git(self.repo, "worktree", "remove", str(entry.path), check=False)
                 if proc.returncode != 0:
-                    kept[name] = proc.stderr.decode("utf-8", "replace").strip()
-                    log.warning("could not remove the worktree of removed agent %s: %s", name, kept[name])
+                    skipped[name] = proc.stderr.decode("utf-8", "replace").strip()
+                    log.warning("could not remove the worktree of removed agent %s: %s", name, skipped[name])
                     continue
                 removed.append(name)
                 log.info("removed the worktree %s of removed agent %s (branch %s kept)", entry.path, name, entry.branch)
-        return {"removed": removed, "kept": kept}
+        return {"removed": removed, "kept": skipped}
 
     # Finished runs --------------------------------------------------------------------------
 
@@ -401,12 +401,38 @@ class GitWorkspace:
         globs = self.allowed_globs(request) if self.allowed_globs else None
         violations = find_violations([f.path for f in files], globs) if globs is not None else []
         summary = (run.summary.result_text or run.summary.last_message or "").strip()
-        now = clock.now()
         pull_files = [PullFile.model_validate(f.to_dict()) for f in files]
         message = None
         if leftovers:
             message = f"the checks changed files in the worktree, which were discarded to keep the branch as reviewed: {', '.join(leftovers[:10])}"
 
+        with PULL_WRITE_LOCK:
+            return self._save_pull(run, request, existing, pull_id, target, branch, base, head, pull_files, checks, violations, summary, message)
+
+    def _save_pull(
+        self,
+        run: RunRecord,
+        request: Request,
+        existing: PullRequest | None,
+        pull_id: str,
+        target: str,
+        branch: str,
+        base: str,
+        head: str,
+        pull_files: list[PullFile],
+        checks: list[Any],
+        violations: list[str],
+        summary: str,
+        message: str | None,
+    ) -> dict[str, Any]:
+        # Review actions may have changed the record while the checks ran: update the stored copy.
+        if existing is not None:
+            existing = self.pulls.load(existing.id)
+            if existing.status not in ACTIVE_STATUSES:
+                log.info("pull request %s was %s while run %s was checked; recording a new one", existing.id, existing.status.value, run.id)
+                existing = None
+                pull_id = self.pulls.next_id()
+        now = clock.now()
         if existing:
             pull = existing
             pull.head, pull.base, pull.files, pull.checks = head, base, pull_files, checks
@@ -440,7 +466,7 @@ class GitWorkspace:
                 updated_at=now,
             )
         self.pulls.save(pull)
-        log.info("%s pull request %s of agent %s: %s (%d files)", "updated" if existing else "recorded", pull.id, run.agent, branch, len(files))
+        log.info("%s pull request %s of agent %s: %s (%d files)", "updated" if existing else "recorded", pull.id, run.agent, branch, len(pull_files))
         return pull.record()
 
     def _commit(self, path: Path, run: RunRecord, request: Request) -> None:
@@ -484,7 +510,8 @@ _EXPECTED = (PullNotFound, ValueError, MergeError, RepoLockHeld, StateError, Git
 
 @handler("pr.merge")
 def handle_merge(ctx: HandlerContext, pull_id: str, allow_violations: bool = False) -> dict[str, Any]:
-    """Approve and merge a pull request; the result says whether it merged and, if not, why."""
+    """Approve and merge a pull request; ``merged`` in the result is false with a ``message`` when it did not merge."""
+    # No PULL_WRITE_LOCK here: the repo lock already keeps merges and recorded runs apart.
     try:
         return merge_pull(ctx.paths.repo, ctx.paths, ctx.settings, pull_id, allow_violations=allow_violations)
     except _EXPECTED as exc:
@@ -494,7 +521,8 @@ def handle_merge(ctx: HandlerContext, pull_id: str, allow_violations: bool = Fal
 @handler("pr.approve")
 def handle_approve(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
     try:
-        return approve_pull(ctx.paths, pull_id)
+        with PULL_WRITE_LOCK:
+            return approve_pull(ctx.paths, pull_id)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc
 
@@ -502,7 +530,8 @@ def handle_approve(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
 @handler("pr.close")
 def handle_close(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
     try:
-        return close_pull(ctx.paths, pull_id)
+        with PULL_WRITE_LOCK:
+            return close_pull(ctx.paths, pull_id)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc
 
@@ -512,7 +541,8 @@ def handle_comment(
     ctx: HandlerContext, pull_id: str, body: str, path: str | None = None, line: int | None = None, side: str = "new", hunk: str | None = None
 ) -> dict[str, Any]:
     try:
-        return comment_pull(ctx.paths, pull_id, body, path=path, line=line, side=side, hunk=hunk)
+        with PULL_WRITE_LOCK:
+            return comment_pull(ctx.paths, pull_id, body, path=path, line=line, side=side, hunk=hunk)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc
 
@@ -520,7 +550,8 @@ def handle_comment(
 @handler("pr.viewed")
 def handle_viewed(ctx: HandlerContext, pull_id: str, path: str, viewed: bool = True) -> dict[str, Any]:
     try:
-        return set_viewed(ctx.paths, pull_id, path, viewed)
+        with PULL_WRITE_LOCK:
+            return set_viewed(ctx.paths, pull_id, path, viewed)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc
 
@@ -529,7 +560,8 @@ def handle_viewed(ctx: HandlerContext, pull_id: str, path: str, viewed: bool = T
 def handle_request_changes(ctx: HandlerContext, pull_id: str, message: str = "") -> dict[str, Any]:
     """Send the review comments (and ``message``) back to the agent as a request on the same branch."""
     try:
-        return request_changes(ctx, pull_id, message)
+        with PULL_WRITE_LOCK:
+            return request_changes(ctx, pull_id, message)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc
 
@@ -538,6 +570,7 @@ def handle_request_changes(ctx: HandlerContext, pull_id: str, message: str = "")
 def handle_rebase_request(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
     """Send the agent a request to rebase its branch onto the target and resolve the conflicts."""
     try:
-        return rebase_request(ctx, pull_id)
+        with PULL_WRITE_LOCK:
+            return rebase_request(ctx, pull_id)
     except _EXPECTED as exc:
         raise _pull_error(exc) from exc

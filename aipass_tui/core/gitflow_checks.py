@@ -1,8 +1,8 @@
 """Checks run in an agent's worktree before its pull request is recorded.
 
 Each check is a command line split like a shell (``shlex``) but never run by one. It runs in its
-own session with stdin closed and its output (stdout and stderr together) going to a log file;
-at its time limit its whole process group is terminated, then killed.
+own session with stdin closed, and its stdout and stderr go together to a log file. At its time
+limit its whole process group is terminated, then killed.
 """
 
 from __future__ import annotations

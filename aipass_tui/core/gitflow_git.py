@@ -1,8 +1,8 @@
 """Running git: one place that builds the argv and environment of every git call.
 
-Every call runs without a shell, with stdin closed, with the caller's ``GIT_DIR``-style variables
-removed (so a hook environment cannot redirect a call to another repository), and with output
-kept as bytes so that file names and contents reach the caller exactly.
+Every call runs without a shell and with stdin closed. The caller's ``GIT_DIR``-style variables
+are removed, so a hook environment cannot redirect a call to another repository. Output stays
+bytes, so file names and contents reach the caller exactly.
 
 Read-only calls (``read_only=True``) set ``GIT_OPTIONAL_LOCKS=0``, which stops ``git status``
 from refreshing and rewriting the index. Diffs never compare against the index or the working
@@ -32,7 +32,7 @@ _REPO_VARIABLES = (
     "GIT_PREFIX",
 )
 
-# Options that keep git's output in the plain, parseable form whatever the user's config says.
+# Options that keep git's output in the plain, parseable form whatever the user's config sets.
 PLAIN_OUTPUT = ("-c", "core.quotepath=false", "-c", "color.ui=never", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false")
 
 FALLBACK_NAME = "aipass-tui"

@@ -2,9 +2,9 @@
 
 A merge is computed without touching any checkout: ``git merge-tree --write-tree`` (git 2.38
 or newer) builds the merged tree from objects, so a conflict leaves nothing half-done behind.
-Only a clean result reaches the target branch: by a fast-forward ``git merge --ff-only`` in the
-checkout that has the target branch checked out, after making sure the merge touches none of
-the files the user changed there, or by ``git update-ref`` when no checkout has it.
+Only a clean result reaches the target branch. When a checkout has the target branch checked
+out, the branch moves by a fast-forward ``git merge --ff-only`` there, after a check that the
+merge touches none of the files the user changed in it. Otherwise ``git update-ref`` moves it.
 """
 
 from __future__ import annotations
@@ -98,9 +98,9 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
 def glob_matches(path: str, glob: str) -> bool:
     """Tell whether repository path ``path`` matches ``glob``.
 
-    ``*`` and ``?`` match within one path segment, ``**`` matches across segments (``src/**``
-    is everything under ``src``, ``**/test_*.py`` is such a file at any depth), ``[abc]`` is a
-    character class, and a glob ending in ``/`` matches everything under that folder.
+    ``*`` and ``?`` match within one path segment, and ``**`` matches across segments: ``src/**``
+    is everything under ``src`` and ``**/test_*.py`` is such a file at any depth. ``[abc]`` is a
+    character class. A glob ending in ``/`` matches everything under that folder.
     """
     return _glob_regex(glob.removeprefix("./")).fullmatch(path) is not None
 
@@ -203,7 +203,7 @@ def _overlap(changed: list[str], local: list[str]) -> list[str]:
 
 
 def rebase_suggestion(pull: PullRequest, files: list[str]) -> dict[str, Any]:
-    """Return the request that asks the agent to rebase its branch onto the target and resolve conflicts."""
+    """Return the request for the agent to rebase its branch onto the target and resolve the conflicts."""
     listed = "\n".join(f"- {name}" for name in files) or "- (git named no files)"
     body = (
         f"Pull request #{pull.id} ({pull.title}) on branch {pull.branch} no longer merges cleanly into "
@@ -218,9 +218,9 @@ def merge_pull(repo: Path, paths: Paths, settings: Settings, pull_id: str, *, al
     """Approve and merge pull request ``pull_id`` into its target branch, holding the repo lock.
 
     Returns ``{"merged": bool, "pull": record, "message": str, ...}``. A conflict marks the pull
-    request ``conflict`` and adds ``conflicts`` and a ``suggestion`` (the rebase request to send
-    the agent); a merge that would write files the user changed in the target's checkout is
-    refused with those files in ``local_changes``. Raises MergeError for a pull request that
+    request ``conflict`` and adds ``conflicts`` and a ``suggestion``, the rebase request to send
+    the agent. A merge that would write files the user changed in the target's checkout is
+    rejected, and ``local_changes`` names those files. Raises MergeError for a pull request that
     cannot be merged at all (merged, closed, violations without ``allow_violations``).
     """
     store = PullStore(paths)
@@ -256,7 +256,7 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
     if checkout is not None:
         operation = operation_in_progress(checkout)
         if operation:
-            return _refuse(store, pull, f"a {operation} is in progress in {checkout}, where {pull.target} is checked out: finish or abort it, then merge again")
+            return _reject(store, pull, f"a {operation} is in progress in {checkout}, where {pull.target} is checked out: finish or abort it, then merge again")
 
     pull.status = PullStatus.APPROVED
     strategy = settings.git.merge_strategy
@@ -273,7 +273,7 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
             local = [name for _, name in status_entries(checkout, ignored=True)]
             touched = _overlap(changed, local)
             if touched:
-                result = _refuse(
+                result = _reject(
                     store,
                     pull,
                     f"the merge would change files you have modified or created in {checkout}: {', '.join(touched)}; "
@@ -284,7 +284,7 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
             proc = run_git(checkout, "merge", "--ff-only", "--quiet", merged.commit, check=False)
             if proc.returncode != 0:
                 detail = proc.stderr.decode("utf-8", "replace").strip()
-                return _refuse(store, pull, f"could not move {pull.target} in {checkout}: {detail}; merge again when it is resolved")
+                return _reject(store, pull, f"could not move {pull.target} in {checkout}: {detail}; merge again when it is resolved")
         else:
             run_git(repo, "update-ref", "-m", f"aipass-tui: merge pull request {pull.id}", target_ref, merged.commit, target_old)
 
@@ -299,12 +299,12 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
     return {"merged": True, "pull": pull.record(), "merge_commit": merged.commit, "message": pull.message}
 
 
-def _refuse(store: PullStore, pull: PullRequest, message: str) -> dict[str, Any]:
+def _reject(store: PullStore, pull: PullRequest, message: str) -> dict[str, Any]:
     pull.message = message
     pull.updated_at = clock.now()
     store.save(pull)
     log.warning("did not merge pull request %s: %s", pull.id, message)
-    return {"merged": False, "reason": "refused", "pull": pull.record(), "message": message}
+    return {"merged": False, "reason": "rejected", "pull": pull.record(), "message": message}
 
 
 def _conflict(store: PullStore, pull: PullRequest, files: list[str]) -> dict[str, Any]:

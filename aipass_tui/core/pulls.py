@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,13 @@ class PullStatus(StrEnum):
     CONFLICT = "conflict"
 
 
+PULL_WRITE_LOCK = threading.RLock()
+"""Taken around every read-modify-write of a pull request record in this process.
+
+Recording a run's pull request happens on a worker thread while review commands run on the
+orchestrator's thread; both write the same files, and only one process writes state.
+"""
+
 ACTIVE_STATUSES = frozenset({PullStatus.OPEN, PullStatus.CHANGES_REQUESTED, PullStatus.APPROVED, PullStatus.CONFLICT})
 
 
@@ -49,7 +57,7 @@ class PullFile(BaseModel):
     new_mode: str | None = None
     mode_change: str | None = None
     blob: str | None = None
-    """Content id in the head commit; a viewed mark holds it, so it resets when the file changes again."""
+    """Content id in the head commit; a viewed mark stores it, so the mark resets when the file changes again."""
     similarity: int | None = None
 
 
@@ -68,7 +76,7 @@ class CheckResult(BaseModel):
     output_tail: str = ""
     """The last part of the output (at most 4,000 characters)."""
     message: str | None = None
-    """Why the check could not run or was stopped."""
+    """Reason the check could not run or was stopped."""
 
 
 class ReviewComment(BaseModel):

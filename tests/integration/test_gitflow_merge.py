@@ -81,7 +81,7 @@ def test_rebase_strategy(tmp_path: Path) -> None:
     assert git(env.repo, "worktree", "list").count("aipass-rebase") == 0
 
 
-def test_user_edit_in_same_file_refuses_merge(tmp_path: Path) -> None:
+def test_user_edit_in_same_file_rejects_merge(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     pull = agent_work(env, "alpha", "Edit app", {"src/app.py": "print('agent')\n"})
     user_bytes = b"print('user work in progress')\r\n\xff"
@@ -99,7 +99,7 @@ def test_user_edit_in_same_file_refuses_merge(tmp_path: Path) -> None:
     no_merge_leftovers(env.repo)
 
 
-def test_user_staged_and_untracked_files_refuse_merge(tmp_path: Path) -> None:
+def test_user_staged_and_untracked_reject_merge(tmp_path: Path) -> None:
     env = make_env(tmp_path)
     pull = agent_work(env, "alpha", "Add files", {"src/util.py": "x = 2\n", "notes/todo.txt": "agent\n"})
     write(env.repo, "src/util.py", "x = 'staged'\n")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from aipass_tui.core.gitflow import GitWorkspace
+from aipass_tui.core.handlers import run_handler
 from aipass_tui.core.pulls import PullStatus, PullStore
 from aipass_tui.core.workspace import WorkspaceError
 from test_gitflow_support import (  # noqa: F401  (no_user_git_config is an autouse fixture)
@@ -234,3 +238,53 @@ def test_corrupt_pull_file_is_reported(tmp_path: Path) -> None:
     assert "2.json" in store.problems[0]
     assert list(env.paths.pulls.glob("2.json.corrupt-*"))
     assert store.next_id() == "3"
+
+
+def wait_for_file_check(started: Path, release: Path) -> str:
+    script = (
+        "import pathlib, time; "
+        f"pathlib.Path({str(started)!r}).write_text('x'); "
+        "deadline = time.time() + 20\n"
+        f"while not pathlib.Path({str(release)!r}).exists() and time.time() < deadline: time.sleep(0.02)"
+    )
+    return f"{PY} -c {shlex.quote(script)}"
+
+
+def finish_follow_up_during(env, tmp_path: Path, action) -> dict:
+    """Finish a follow-up run whose check waits while ``action`` runs; return the recorded pull."""
+    first = agent_work(env, "alpha", "Feature", {"f.txt": "v1\n"})
+    started, release = tmp_path / "started", tmp_path / "release"
+    config = env.config("alpha").model_copy(update={"checks": [wait_for_file_check(started, release)]})
+    request = make_request("alpha", "Follow-up", branch=first["branch"])
+    info = env.workspace.prepare("alpha", config, request)
+    write(info.cwd, "f.txt", "v2\n")
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(env.workspace.finish(make_run("alpha", request, info), request, config)))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    action(first)
+    release.write_text("go")
+    thread.join(timeout=30)
+    return result
+
+
+def test_comment_during_checks_is_kept(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    pull = finish_follow_up_during(env, tmp_path, lambda first: run_handler(env.ctx(), "pr.comment", {"pull_id": first["id"], "body": "late remark"}))
+
+    assert pull["id"] == "1"
+    assert [c["body"] for c in pull["comments"]] == ["late remark"]
+    assert [c.body for c in PullStore(env.paths).load("1").comments] == ["late remark"]
+
+
+def test_close_during_checks_records_new_pull(tmp_path: Path) -> None:
+    env = make_env(tmp_path)
+
+    pull = finish_follow_up_during(env, tmp_path, lambda first: run_handler(env.ctx(), "pr.close", {"pull_id": first["id"]}))
+
+    assert pull["id"] == "2"
+    assert pull["status"] == "open"
+    assert PullStore(env.paths).load("1").status == "closed"

@@ -132,7 +132,7 @@ def test_merge_and_close(tmp_path: Path) -> None:
     assert missing.returncode == 2
 
 
-def test_merge_refused_for_user_changes(tmp_path: Path) -> None:
+def test_merge_rejected_for_user_changes(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     pull = agent_work(env, "alpha", "Edit app", {"src/app.py": "print('agent')\n"})
     write(env.repo, "src/app.py", "print('user')\n")
