@@ -1,0 +1,562 @@
+"""Plan validation: every problem of a plan file at once, each with its line and column."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import subprocess
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from aipass_tui.config import Settings
+from aipass_tui.core.plans import globs
+from aipass_tui.core.plans.errors import PlanError
+from aipass_tui.core.plans.model import TASK_ID_RE, Plan
+from aipass_tui.core.plans.toml_positions import Loc, Position, PositionMap, scan
+
+log = logging.getLogger(__name__)
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
+
+# How each field is written, shown when the field is missing or has the wrong type.
+_EXAMPLES = {
+    "title": 'title = "Add a login form"',
+    "goal": 'goal = "Users can sign in with a password"',
+    "success_criteria": 'success_criteria = ["pytest -q passes"]',
+    "phases": "a [[phases]] table with name, goal and at least one [[phases.tasks]] table",
+    "name": 'name = "Build"',
+    "tasks": "a [[phases.tasks]] table below this phase",
+    "id": 'id = "login-form"',
+    "agent": 'agent = "<a configured agent>"',
+    "prompt": 'prompt = """What to change, where, and how to check it"""',
+    "files": 'files = ["src/login/**", "tests/test_login.py"]',
+    "depends_on": 'depends_on = ["api"]',
+    "checks": 'checks = ["pytest -q tests/test_login.py"]',
+    "review": 'review = "manual" (or "auto")',
+    "phase.goal": 'goal = "The API returns the new fields"',
+}
+_FIELDS = {
+    "plan": ("title", "goal", "success_criteria", "phases"),
+    "phase": ("name", "goal", "tasks"),
+    "task": ("id", "agent", "title", "prompt", "files", "depends_on", "checks", "review"),
+}
+_BLANK_HINTS = {
+    "title": "write one line that says what it delivers",
+    "goal": "say what it achieves and how you will know",
+    "name": "give the phase a short name",
+    "prompt": "tell the agent what to change, in which files, and how to check that it is done",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a plan file; ``loc`` is the path of the field, as in pydantic errors."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    loc: Loc = ()
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PlanInvalid(PlanError):
+    """A plan file has problems; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems), 2)
+
+
+def label(loc: Loc) -> str:
+    """Format a location as the TOML path a user reads: ``phases[1].tasks[0].agent``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def tracked_files(repo: Path | None) -> list[str]:
+    """Return the files git tracks in ``repo``, or an empty list outside a git repository."""
+    if repo is None:
+        return []
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), "ls-files", "-z"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("could not list the tracked files of %s: %s", repo, exc)
+        return []
+    if result.returncode != 0:
+        return []
+    return [name for name in result.stdout.decode("utf-8", "surrogateescape").split("\0") if name]
+
+
+def validate(
+    path_or_text: Path | str,
+    settings: Settings,
+    repo: Path | None,
+    *,
+    filename: str | None = None,
+    tracked: list[str] | None = None,
+) -> list[Problem]:
+    """Return every problem of a plan, sorted by position.
+
+    ``path_or_text`` is a Path to read, or the TOML text itself (named ``filename`` in the
+    messages). ``tracked`` lists the repository's files, to show example paths of overlapping
+    globs; when None they are read with ``git ls-files``.
+    """
+    return check(path_or_text, settings, repo, filename=filename, tracked=tracked)[1]
+
+
+def check(
+    path_or_text: Path | str,
+    settings: Settings,
+    repo: Path | None,
+    *,
+    filename: str | None = None,
+    tracked: list[str] | None = None,
+) -> tuple[Plan | None, list[Problem]]:
+    """Validate a plan; return the parsed plan (None when it has problems) and the problems."""
+    if isinstance(path_or_text, Path):
+        name = filename or str(path_or_text)
+        try:
+            raw = path_or_text.read_bytes()
+        except OSError as exc:
+            return None, [Problem(name, 1, 1, f"cannot read the plan file: {exc.strerror or exc}")]
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            return None, [Problem(name, line, column, "invalid TOML: the file is not UTF-8 text: save it as UTF-8")]
+    else:
+        name = filename or "<plan>"
+        text = path_or_text
+    return _Checker(name, text, settings, repo, tracked).run()
+
+
+def load_plan(path: Path, settings: Settings, repo: Path | None) -> Plan:
+    """Read and validate a plan file; raise PlanInvalid listing every problem."""
+    plan, problems = check(path, settings, repo)
+    if problems or plan is None:
+        raise PlanInvalid(problems)
+    return plan
+
+
+class _Checker:
+    def __init__(self, name: str, text: str, settings: Settings, repo: Path | None, tracked: list[str] | None) -> None:
+        self.name = name
+        self.text = text
+        self.settings = settings
+        self.repo = repo
+        self.tracked = tracked
+        self.problems: list[Problem] = []
+        self.positions = PositionMap()
+        self.folders: set[str] | None = None
+
+    def run(self) -> tuple[Plan | None, list[Problem]]:
+        try:
+            data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            return None, [self._syntax_problem(exc)]
+        self.positions = scan(self.text)
+
+        plan = self._check_schema(data)
+        tasks = self._raw_tasks(data)
+        self._check_text_fields(data)
+        self._check_tasks(tasks)
+        self._check_dependencies(tasks)
+        self._check_overlaps(tasks)
+
+        self.problems.sort(key=lambda p: (p.line, p.column))
+        return (plan if not self.problems else None), self.problems
+
+    def add(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
+        position = self.positions.key(loc) if at_key else self.positions.value(loc)
+        self.problems.append(Problem(self.name, position.line, position.column, message, tuple(loc)))
+
+    # TOML syntax
+
+    def _syntax_problem(self, exc: tomllib.TOMLDecodeError) -> Problem:
+        message = str(exc)
+        position = Position(1, 1)
+        match = _TOML_POSITION.search(message)
+        if match:
+            position = Position(int(match.group(1)), int(match.group(2)))
+            message = message[: match.start()]
+        elif _TOML_END.search(message):
+            message = _TOML_END.sub("", message)
+            position = _end_position(self.text)
+        if message.startswith(("Cannot overwrite a value", "Cannot declare")):
+            duplicates = scan(self.text).duplicates
+            if duplicates:
+                loc, where = duplicates[0]
+                return Problem(
+                    self.name, where.line, where.column,
+                    f"invalid TOML: {label(loc)} is defined twice: remove or rename one of them", loc,
+                )
+        return Problem(self.name, position.line, position.column, f"invalid TOML: {message}: fix the syntax at this position")
+
+    # Schema: missing fields, unknown fields and wrong types, from pydantic
+
+    def _check_schema(self, data: dict[str, Any]) -> Plan | None:
+        try:
+            return Plan.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                self._schema_problem(error)
+            return None
+
+    def _schema_problem(self, error: Any) -> None:
+        loc: Loc = tuple(error["loc"])
+        field = str(loc[-1]) if loc and isinstance(loc[-1], str) else None
+        where = label(loc)
+        kind = error["type"]
+        if kind == "missing" and field:
+            example = _EXAMPLES.get(f"{_owner(loc)}.{field}") or _EXAMPLES.get(field, field)
+            prefix = f"{label(loc[:-1])}: " if loc[:-1] else ""
+            self.add(loc[:-1], f"{prefix}missing required field {field!r}: add {example}", at_key=True)
+        elif kind == "extra_forbidden" and field:
+            allowed = ", ".join(_FIELDS[_owner(loc)])
+            self.add(loc, f"{where}: unknown field {field!r}: check its spelling (the fields of a {_owner(loc)} are {allowed})", at_key=True)
+        else:
+            message = error["msg"]
+            message = message[0].lower() + message[1:]
+            fix = _EXAMPLES.get(f"{_owner(loc)}.{_field_of(loc)}") or _EXAMPLES.get(_field_of(loc))
+            got = _describe(error.get("input"))
+            self.add(loc, f"{where}: {message}, got {got}" + (f": write {fix}" if fix else ""))
+
+    # Lenient view of the raw data, so later checks run even where the schema check failed
+
+    def _raw_tasks(self, data: dict[str, Any]) -> list[_RawTask]:
+        tasks: list[_RawTask] = []
+        phases = data.get("phases")
+        if not isinstance(phases, list):
+            return tasks
+        if not phases:
+            self.add(("phases",), "phases: the plan has no phases: add " + _EXAMPLES["phases"])
+        for p_index, phase in enumerate(phases):
+            if not isinstance(phase, dict):
+                continue
+            phase_name = phase.get("name") if isinstance(phase.get("name"), str) else f"#{p_index + 1}"
+            raw_tasks = phase.get("tasks")
+            if isinstance(raw_tasks, list) and not raw_tasks:
+                self.add(("phases", p_index, "tasks"), f"{label(('phases', p_index, 'tasks'))}: phase {phase_name!r} has no tasks: add a [[phases.tasks]] table below it or remove the phase")
+            if not isinstance(raw_tasks, list):
+                continue
+            for t_index, task in enumerate(raw_tasks):
+                if isinstance(task, dict):
+                    tasks.append(_RawTask(p_index, phase_name, t_index, task))
+        return tasks
+
+    def _check_text_fields(self, data: dict[str, Any]) -> None:
+        for field in ("title", "goal"):
+            self._check_blank(data, (), field)
+        phases = data.get("phases") if isinstance(data.get("phases"), list) else []
+        for p_index, phase in enumerate(phases):
+            if isinstance(phase, dict):
+                for field in ("name", "goal"):
+                    self._check_blank(phase, ("phases", p_index), field)
+
+    def _check_blank(self, table: dict[str, Any], base: Loc, field: str) -> None:
+        value = table.get(field)
+        if isinstance(value, str) and not value.strip():
+            loc = base + (field,)
+            self.add(loc, f"{label(loc)}: empty {field}: {_BLANK_HINTS[field]}")
+
+    # Tasks: ids, agents, text, globs, checks
+
+    def _check_tasks(self, tasks: list[_RawTask]) -> None:
+        seen: dict[str, _RawTask] = {}
+        for task in tasks:
+            self._check_id(task, seen)
+            self._check_agent(task)
+            for field in ("title", "prompt"):
+                self._check_blank(task.data, task.loc, field)
+            self._check_globs(task)
+            self._check_checks(task)
+
+    def _check_id(self, task: _RawTask, seen: dict[str, _RawTask]) -> None:
+        task_id = task.id
+        if task_id is None:
+            return
+        loc = task.loc + ("id",)
+        if not TASK_ID_RE.match(task_id):
+            self.add(loc, f"{label(loc)}: invalid task id {task_id!r}: use letters, digits, '.', '_' or '-' (at most 64), for example 'login-form'")
+            return
+        first = seen.get(task_id)
+        if first is not None:
+            line = self.positions.value(first.loc + ("id",)).line
+            self.add(loc, f"{label(loc)}: duplicate task id {task_id!r}, already used at line {line}: give each task its own id")
+            return
+        seen[task_id] = task
+
+    def _check_agent(self, task: _RawTask) -> None:
+        agent = task.data.get("agent")
+        if not isinstance(agent, str) or agent in self.settings.agents:
+            return
+        loc = task.loc + ("agent",)
+        configured = sorted(self.settings.agents)
+        if configured:
+            fix = f"use one of {', '.join(configured)}, or add [agents.{agent}] to .aipass/config.toml"
+        else:
+            fix = "no agents are configured: add one under [agents.<name>] in .aipass/config.toml (aipass-tui init adds the CLIs it finds)"
+        self.add(loc, f"{label(loc)}: unknown agent {agent!r}: {fix}")
+
+    def _check_globs(self, task: _RawTask) -> None:
+        files = task.data.get("files")
+        if not isinstance(files, list):
+            return
+        loc = task.loc + ("files",)
+        if not files:
+            self.add(loc, f"{label(loc)}: no files: list the globs this task may change, for example [\"src/login/**\"]")
+            return
+        folders = self._folders()
+        for index, glob in enumerate(files):
+            if not isinstance(glob, str):
+                continue
+            glob_loc = loc + (index,)
+            try:
+                parsed = globs.compile_glob(glob)
+            except globs.GlobError as exc:
+                self.add(glob_loc, f"{label(glob_loc)}: {exc}")
+                continue
+            task.globs.append((index, glob))
+            if not parsed.has_wildcards and parsed.text in folders:
+                self.add(glob_loc, f"{label(glob_loc)}: glob {glob!r} names a folder, not a file: write '{parsed.text}/**' to include the files below it")
+
+    def _check_checks(self, task: _RawTask) -> None:
+        checks = task.data.get("checks")
+        if not isinstance(checks, list):
+            return
+        for index, command in enumerate(checks):
+            if not isinstance(command, str):
+                continue
+            loc = task.loc + ("checks", index)
+            if not command.strip():
+                self.add(loc, f"{label(loc)}: empty check: remove it or write a command such as 'pytest -q'")
+                continue
+            try:
+                shlex.split(command)
+            except ValueError as exc:
+                self.add(loc, f"{label(loc)}: check {command!r} cannot be split into arguments ({exc}): close the quote or escape it")
+
+    # Dependencies: unknown tasks, tasks of later phases, cycles
+
+    def _check_dependencies(self, tasks: list[_RawTask]) -> None:
+        by_id: dict[str, _RawTask] = {}
+        for task in tasks:
+            if task.id is not None:
+                by_id.setdefault(task.id, task)
+        graph: dict[str, list[str]] = {}
+        for task in tasks:
+            depends = task.data.get("depends_on")
+            if task.id is None or not isinstance(depends, list) or by_id.get(task.id) is not task:
+                continue
+            edges = graph.setdefault(task.id, [])
+            for index, dep in enumerate(depends):
+                if not isinstance(dep, str):
+                    continue
+                loc = task.loc + ("depends_on", index)
+                target = by_id.get(dep)
+                if target is None:
+                    known = _listing(sorted(by_id))
+                    self.add(loc, f"{label(loc)}: unknown task {dep!r}: depend on one of {known}")
+                elif target.phase > task.phase:
+                    self.add(
+                        loc,
+                        f"{label(loc)}: task {dep!r} runs in a later phase ({target.phase_name!r}): "
+                        f"phases run in order, so move {dep!r} to this phase or an earlier one, or remove the dependency",
+                    )
+                elif dep not in edges:
+                    edges.append(dep)
+        for cycle in _cycles(graph):
+            first = by_id[cycle[0]]
+            loc = first.loc + ("depends_on",)
+            chain = " -> ".join(cycle + [cycle[0]])
+            self.add(loc, f"{label(loc)}: dependency cycle {chain}: remove one of these dependencies")
+
+    # Ownership: two agents of one phase must not own a common file
+
+    def _check_overlaps(self, tasks: list[_RawTask]) -> None:
+        by_phase: dict[int, list[_RawTask]] = {}
+        for task in tasks:
+            by_phase.setdefault(task.phase, []).append(task)
+        for phase_tasks in by_phase.values():
+            for later_index, later in enumerate(phase_tasks):
+                for earlier in phase_tasks[:later_index]:
+                    if earlier.agent is None or later.agent is None or earlier.agent == later.agent:
+                        continue
+                    self._check_pair(earlier, later)
+
+    def _check_pair(self, earlier: _RawTask, later: _RawTask) -> None:
+        for _, first in earlier.globs:
+            for index, second in later.globs:
+                witness = globs.overlap_example(first, second)
+                if witness is None:
+                    continue
+                example = self._example_path(first, second)
+                shown = f"for example {example}" if example else f"no file matches both yet, but {witness} would"
+                loc = later.loc + ("files", index)
+                self.add(
+                    loc,
+                    f"{label(loc)}: tasks {earlier.id!r} (agent {earlier.agent}) and {later.id!r} (agent {later.agent}) "
+                    f"in phase {later.phase_name!r} both own files matching {first!r} and {second!r} ({shown}): "
+                    "tasks of one phase run in parallel, so give them separate files or move one to another phase",
+                )
+
+    def _example_path(self, first: str, second: str) -> str | None:
+        for path in self._tracked():
+            if globs.matches(first, path) and globs.matches(second, path):
+                return path
+        return None
+
+    def _tracked(self) -> list[str]:
+        if self.tracked is None:
+            self.tracked = sorted(tracked_files(self.repo))
+        return self.tracked
+
+    def _folders(self) -> set[str]:
+        if self.folders is None:
+            self.folders = set()
+            for path in self._tracked():
+                parts = path.split("/")[:-1]
+                for end in range(1, len(parts) + 1):
+                    self.folders.add("/".join(parts[:end]))
+        return self.folders
+
+
+class _RawTask:
+    """A task table as written, with only the fields whose type is right."""
+
+    def __init__(self, phase: int, phase_name: str, index: int, data: dict[str, Any]) -> None:
+        self.phase = phase
+        self.phase_name = phase_name
+        self.index = index
+        self.data = data
+        self.loc: Loc = ("phases", phase, "tasks", index)
+        self.id = data.get("id") if isinstance(data.get("id"), str) else None
+        self.agent = data.get("agent") if isinstance(data.get("agent"), str) else None
+        self.globs: list[tuple[int, str]] = []
+
+
+def _cycles(graph: dict[str, list[str]]) -> Iterable[list[str]]:
+    """Yield one cycle per strongly connected component that has one, in graph order."""
+    index_of: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+    counter = 0
+
+    def connect(node: str) -> None:
+        nonlocal counter
+        index_of[node] = low[node] = counter
+        counter += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, []):
+            if nxt not in index_of:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index_of[nxt])
+        if low[node] == index_of[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            components.append(component)
+
+    for node in graph:
+        if node not in index_of:
+            connect(node)
+
+    order = {node: n for n, node in enumerate(graph)}
+    found = []
+    for component in components:
+        members = set(component)
+        start = min(component, key=lambda n: order.get(n, len(order)))
+        if len(component) == 1 and start not in graph.get(start, []):
+            continue
+        found.append(_cycle_from(graph, start, members))
+    found.sort(key=lambda cycle: order.get(cycle[0], len(order)))
+    return found
+
+
+def _cycle_from(graph: dict[str, list[str]], start: str, members: set[str]) -> list[str]:
+    # Breadth-first search inside the component for the shortest way back to ``start``.
+    parents: dict[str, str | None] = {start: None}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for nxt in graph.get(node, []):
+            if nxt == start:
+                path = [node]
+                while parents[path[-1]] is not None:
+                    path.append(parents[path[-1]])  # type: ignore[arg-type]
+                return list(reversed(path))
+            if nxt in members and nxt not in parents:
+                parents[nxt] = node
+                queue.append(nxt)
+    return [start]
+
+
+def _listing(names: list[str], limit: int = 12) -> str:
+    if not names:
+        return "(no task has an id yet)"
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _owner(loc: Loc) -> str:
+    keys = [part for part in loc[:-1] if isinstance(part, str)]
+    if keys[-2:] == ["phases", "tasks"] or (keys and keys[-1] == "tasks"):
+        return "task"
+    if keys and keys[-1] == "phases":
+        return "phase"
+    return "plan"
+
+
+def _field_of(loc: Loc) -> str:
+    for part in reversed(loc):
+        if isinstance(part, str):
+            return part
+    return ""
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _end_position(text: str) -> Position:
+    lines = text.split("\n")
+    return Position(len(lines), len(lines[-1]) + 1)
