@@ -1,0 +1,1 @@
+"""The Textual cockpit. Nothing below ``aipass_tui.core`` imports this package."""

@@ -1,0 +1,168 @@
+"""The one registry of cockpit actions: binding id, keys, description and where each applies.
+
+Screens take their ``BINDINGS`` from here, the command palette lists the actions of the current
+screen from here, the help screen prints this table, and ``settings.ui.keys`` remaps keys by
+binding id (Textual keymaps). An id may appear in several scopes when it means the same thing
+there (``back``, ``stop``), so one remapping changes it everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from textual.binding import Binding
+from textual.keys import format_key
+
+APP = "app"
+MAIN = "main"
+ZOOM = "zoom"
+QUEUE = "queue"
+DISPATCH = "dispatch"
+TRANSCRIPT = "transcript"
+CONFIRM = "confirm"
+QUIT = "quit"
+PICKER = "picker"
+HELP = "help"
+
+SCOPE_TITLES = {
+    APP: "Everywhere",
+    MAIN: "Agents",
+    ZOOM: "Zoomed agent",
+    QUEUE: "Queue",
+    TRANSCRIPT: "Transcript (zoomed agent)",
+    DISPATCH: "New request dialog",
+    CONFIRM: "Confirmation",
+    QUIT: "Quit dialog",
+    PICKER: "Agent picker",
+    HELP: "This keys screen",
+}
+
+
+@dataclass(frozen=True)
+class CockpitAction:
+    """One action: ``id`` is the binding id used in ``[ui.keys]``; ``action`` the Textual action."""
+
+    id: str
+    keys: str
+    action: str
+    description: str
+    scope: str
+    help: str
+    show: bool = True
+    priority: bool = False
+    palette: bool = True
+
+
+ACTIONS: tuple[CockpitAction, ...] = (
+    CockpitAction("quit", "ctrl+q", "app.request_quit", "Quit", APP,
+                  "Quit, choosing whether the agents keep running", priority=True),
+    CockpitAction("help", "f1,question_mark", "app.help", "Keys", APP, "Show every key and what it does"),
+    CockpitAction("dispatch", "n", "dispatch", "New request", MAIN, "Send a new request to an agent"),
+    CockpitAction("zoom", "enter", "zoom", "Zoom", MAIN, "Open the selected agent full screen"),
+    CockpitAction("queue", "q", "app.show_queue", "Queue", MAIN, "Show every request and its status"),
+    CockpitAction("fleet", "t", "toggle_fleet", "Fleet table", MAIN, "Switch between agent panes and the fleet table"),
+    CockpitAction("stop", "x", "stop", "Stop run", MAIN, "Stop the selected agent's run (asks first)"),
+    CockpitAction("retry", "r", "retry", "Retry", MAIN, "Queue the selected agent's last failed request again"),
+    CockpitAction("focus_left", "left,h", "focus_neighbour('left')", "Left", MAIN, "Select the agent to the left",
+                  show=False, palette=False),
+    CockpitAction("focus_right", "right,l", "focus_neighbour('right')", "Right", MAIN,
+                  "Select the agent to the right", show=False, palette=False),
+    CockpitAction("focus_up", "up,k", "focus_neighbour('up')", "Up", MAIN, "Select the agent above",
+                  show=False, palette=False),
+    CockpitAction("focus_down", "down,j", "focus_neighbour('down')", "Down", MAIN, "Select the agent below",
+                  show=False, palette=False),
+    CockpitAction("back", "escape", "back", "Back", ZOOM, "Return to the agents"),
+    CockpitAction("follow", "f", "toggle_follow", "Follow", ZOOM, "Follow new output, or pause to read"),
+    CockpitAction("search", "slash", "search", "Search", ZOOM, "Search the transcript"),
+    CockpitAction("search_next", "n", "search_next", "Next match", ZOOM, "Go to the next search match"),
+    CockpitAction("search_previous", "N", "search_previous", "Previous match", ZOOM,
+                  "Go to the previous search match"),
+    CockpitAction("side_panel", "s", "toggle_side", "Side panel", ZOOM, "Show or hide todo, sub-agents and runs"),
+    CockpitAction("stop", "x", "stop", "Stop run", ZOOM, "Stop this agent's run (asks first)"),
+    CockpitAction("back", "escape", "back", "Back", QUEUE, "Return to the agents"),
+    CockpitAction("cancel", "c", "cancel", "Cancel", QUEUE, "Cancel the selected request (asks first when running)"),
+    CockpitAction("priority_up", "plus,equals_sign", "priority(1)", "Priority +", QUEUE,
+                  "Raise the selected request's priority"),
+    CockpitAction("priority_down", "minus", "priority(-1)", "Priority −", QUEUE,
+                  "Lower the selected request's priority"),
+    CockpitAction("retry", "r", "retry", "Retry", QUEUE, "Queue a failed or cancelled request again"),
+    CockpitAction("move", "m", "move", "Move", QUEUE, "Move a waiting request to another agent"),
+    CockpitAction("dispatch", "n", "dispatch", "New request", QUEUE, "Send a new request to an agent"),
+    CockpitAction("submit", "ctrl+s", "submit", "Send", DISPATCH, "Send the request"),
+    CockpitAction("back", "escape", "back", "Cancel", DISPATCH, "Close the dialog without sending"),
+    CockpitAction("transcript_up", "up", "cursor(-1)", "Up", TRANSCRIPT, "Select the previous event",
+                  show=False, palette=False),
+    CockpitAction("transcript_down", "down", "cursor(1)", "Down", TRANSCRIPT, "Select the next event",
+                  show=False, palette=False),
+    CockpitAction("transcript_page_up", "pageup", "page(-1)", "Page up", TRANSCRIPT, "Go one page up",
+                  show=False, palette=False),
+    CockpitAction("transcript_page_down", "pagedown", "page(1)", "Page down", TRANSCRIPT, "Go one page down",
+                  show=False, palette=False),
+    CockpitAction("transcript_first", "home", "first", "First", TRANSCRIPT, "Go to the first event",
+                  show=False, palette=False),
+    CockpitAction("transcript_last", "end", "last", "Last", TRANSCRIPT, "Go to the newest event and follow",
+                  show=False, palette=False),
+    CockpitAction("confirm_yes", "y", "choose(True)", "Yes", CONFIRM, "Confirm", palette=False),
+    CockpitAction("confirm_no", "n,escape", "choose(False)", "No", CONFIRM, "Do not do it", palette=False),
+    CockpitAction("quit_leave", "l", "choose('leave')", "Leave running", QUIT,
+                  "Quit and leave the agents running; the next start re-attaches", palette=False),
+    CockpitAction("quit_stop", "s", "choose('stop')", "Stop all", QUIT, "Stop every run, then quit", palette=False),
+    CockpitAction("quit_stay", "escape", "choose(None)", "Stay", QUIT, "Do not quit", palette=False),
+    CockpitAction("picker_cancel", "escape", "cancel", "Cancel", PICKER, "Close the picker", palette=False),
+    CockpitAction("help_close", "escape,f1,question_mark", "close", "Close", HELP, "Close the keys screen",
+                  palette=False),
+)
+
+
+def actions(scope: str) -> list[CockpitAction]:
+    return [action for action in ACTIONS if action.scope == scope]
+
+
+def bindings(scope: str) -> list[Binding]:
+    """Return Textual bindings for a scope, each carrying its binding id."""
+    return [
+        Binding(
+            action.keys,
+            action.action,
+            action.description,
+            show=action.show,
+            priority=action.priority,
+            id=action.id,
+            tooltip=action.help,
+        )
+        for action in actions(scope)
+    ]
+
+
+def binding_ids() -> set[str]:
+    return {action.id for action in ACTIONS}
+
+
+def check_keymap(keys: dict[str, str]) -> list[str]:
+    """Return one message per unknown binding id or empty key in a ``[ui.keys]`` table."""
+    problems: list[str] = []
+    known = binding_ids()
+    for binding_id, key in keys.items():
+        if binding_id not in known:
+            problems.append(
+                f"unknown binding id {binding_id!r} in [ui.keys]; known ids: {', '.join(sorted(known))}"
+            )
+        elif not key.strip():
+            problems.append(f"empty key for binding id {binding_id!r} in [ui.keys]; set a key such as 'ctrl+n'")
+    return problems
+
+
+def display_keys(keys: str) -> str:
+    """Format a comma-separated key list for people: ``f1,question_mark`` -> ``f1 ?``."""
+    return " ".join(format_key(key.strip()) for key in keys.split(",") if key.strip())
+
+
+def effective_keys(action: CockpitAction, keymap: dict[str, str]) -> str:
+    return keymap.get(action.id, action.keys)
+
+
+def help_rows(keymap: dict[str, str]) -> Iterable[tuple[str, str, str, str]]:
+    """Yield ``(scope title, keys, description, binding id)`` for every action, in registry order."""
+    for action in ACTIONS:
+        yield SCOPE_TITLES[action.scope], display_keys(effective_keys(action, keymap)), action.help, action.id

@@ -1,0 +1,1 @@
+"""Screens of the cockpit, each with its stylesheet beside it."""

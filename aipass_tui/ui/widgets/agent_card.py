@@ -1,0 +1,66 @@
+"""A compact agent card: status, subject and last output line in three rows."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.widget import Widget
+
+from aipass_tui.core import clock
+from aipass_tui.core.models import AgentState
+from aipass_tui.ui import describe
+from aipass_tui.ui.text import sanitize_line
+
+
+class AgentCard(Widget, can_focus=True):
+    """One agent in the card grid, used when full panes do not fit.
+
+    The card renders itself from the state and last line it was given, so a change costs one
+    repaint of three rows and never a layout pass.
+    """
+
+    DEFAULT_CSS = """
+    AgentCard {
+        height: 5;
+        border: round $foreground 40%;
+        border-title-style: bold;
+        border-title-color: $foreground;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    AgentCard:focus { border: heavy $accent; }
+    AgentCard.-status-running { border: round $success; }
+    AgentCard.-status-retrying, AgentCard.-status-stalled { border: round $warning; }
+    AgentCard.-status-failed { border: round $error; }
+    AgentCard.-status-running:focus, AgentCard.-status-retrying:focus,
+    AgentCard.-status-stalled:focus, AgentCard.-status-failed:focus { border: heavy $accent; }
+    """
+
+    def __init__(self, state: AgentState, last_line: str = "") -> None:
+        super().__init__(id=f"card-{state.name}", classes="agent-card")
+        self.agent = state.name
+        self._state = state
+        self._last_line = last_line
+        self.border_title = state.name
+        self.add_class(describe.status_class(state.status))
+
+    def show(self, state: AgentState, last_line: str) -> None:
+        """Store the agent's state and last output line and repaint the card."""
+        if state.status != self._state.status:
+            self.remove_class(*describe.STATUS_CLASSES)
+            self.add_class(describe.status_class(state.status))
+        self._state = state
+        self._last_line = last_line
+        self.refresh()
+
+    def render(self) -> Content:
+        state = self._state
+        return Content.assemble(
+            (state.status.value.upper(), "bold"),
+            " ",
+            describe.subject(state),
+            "\n",
+            (sanitize_line(self._last_line) or " ", "dim"),
+            "\n",
+            describe.stats(state, clock.now(), compact=True),
+        )

@@ -1,0 +1,97 @@
+"""A full agent pane: identity, status, subject, live numbers and the agent's output."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Log
+
+from aipass_tui.core import clock
+from aipass_tui.core.models import AgentState
+from aipass_tui.ui import describe
+from aipass_tui.ui.widgets.status_badge import StatusBadge
+
+
+class AgentPane(Vertical, can_focus=True):
+    """One agent in the pane grid.
+
+    The pane never reads the orchestrator: the screen calls ``show_state`` when the agent's
+    state changed and ``write_output`` with lines batched by the model, a few times a second.
+    """
+
+    DEFAULT_CSS = """
+    AgentPane {
+        height: 1fr;
+        border: round $foreground 40%;
+        border-title-color: $foreground;
+        border-title-style: bold;
+        border-subtitle-color: $foreground 70%;
+        padding: 0 1;
+    }
+    AgentPane:focus { border: heavy $accent; }
+    AgentPane.-status-running { border: round $success; }
+    AgentPane.-status-retrying, AgentPane.-status-stalled { border: round $warning; }
+    AgentPane.-status-failed { border: round $error; }
+    AgentPane.-status-running:focus, AgentPane.-status-retrying:focus,
+    AgentPane.-status-stalled:focus, AgentPane.-status-failed:focus { border: heavy $accent; }
+    AgentPane > .pane-head { height: 1; }
+    AgentPane .pane-subject { width: 1fr; padding: 0 0 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    AgentPane .pane-stats { height: 1; width: 1fr; color: $foreground 70%; text-wrap: nowrap; text-overflow: ellipsis; }
+    AgentPane > Log {
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+        background: transparent;
+    }
+    """
+
+    def __init__(self, state: AgentState, scrollback: int) -> None:
+        super().__init__(id=f"pane-{state.name}", classes="agent-pane")
+        self.agent = state.name
+        self._state = state
+        self._scrollback = scrollback
+        self._subject = ""
+        self._stats = ""
+        self.border_title = state.name
+        self.border_subtitle = describe.identity(state)
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="pane-head"):
+            yield StatusBadge(self._state.status)
+            yield Label("", classes="pane-subject", markup=False)
+        yield Label("", classes="pane-stats", markup=False)
+        log = Log(max_lines=self._scrollback, auto_scroll=True)
+        log.can_focus = False
+        yield log
+
+    def on_mount(self) -> None:
+        self.show_state(self._state, force=True)
+
+    def show_state(self, state: AgentState, now: float | None = None, *, force: bool = False) -> None:
+        """Update the head lines from the agent's state; ``now`` recomputes the elapsed time."""
+        self._state = state
+        if not self.is_mounted:
+            return
+        wanted = describe.status_class(state.status)
+        if force or not self.has_class(wanted):
+            self.remove_class(*describe.STATUS_CLASSES)
+            self.add_class(wanted)
+        self.query_one(StatusBadge).show_status(state.status)
+        self.border_subtitle = describe.identity(state)
+        subject = describe.subject(state)
+        if subject != self._subject or force:
+            self._subject = subject
+            self.query_one(".pane-subject", Label).update(subject)
+        stats = describe.stats(state, clock.now() if now is None else now)
+        if stats != self._stats or force:
+            self._stats = stats
+            self.query_one(".pane-stats", Label).update(stats)
+
+    def write_output(self, clear: bool, lines: list[str]) -> None:
+        """Write one batch of output lines; ``clear`` first empties the log."""
+        log = self.query_one(Log)
+        if clear:
+            log.clear()
+        if lines:
+            log.write_lines(lines)
