@@ -370,11 +370,14 @@ class PlanExecution:
             task_state = self._task_of_pull(pull)
             if task_state is None:
                 return
-            task_state.pull = str(pull.get("id"))
+            pull_id = str(pull.get("id"))
             if task_state.open:
-                self._touch(task_state)
+                if task_state.pull != pull_id:
+                    task_state.pull = pull_id
+                    self._touch(task_state)
                 return
             if task_state.status == TaskStatus.FAILED and pull.get("status") == "merged":
+                task_state.pull = pull_id
                 task_state.status = TaskStatus.MERGED
                 task_state.needs_merge = False
                 task_state.reason = None
