@@ -19,8 +19,9 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import textual.screen
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import App, ScreenStackError, SystemCommand
 from textual.message import Message
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 
 from aipass_tui.config import Settings
@@ -196,12 +197,20 @@ class AipassApp(App[str]):
         self._deliver(self.model.apply_snapshot(self.source.snapshot()), tick=True)
 
     def _deliver(self, changes: Changes, tick: bool = False) -> None:
-        screen = self.base_screen()
-        if changes.roster or tick:
-            live = getattr(screen, "live_agents", None)
-            self.model.set_live(live() if live else [])
-        if (changes or tick or self._has_output()) and hasattr(screen, "apply_changes"):
-            screen.apply_changes(changes, tick=tick)  # type: ignore[attr-defined]
+        try:
+            screen = self.base_screen()
+            if not screen.is_mounted:
+                return  # pushed but not composed yet: it draws from the model when mounted
+            if changes.roster or tick:
+                live = getattr(screen, "live_agents", None)
+                self.model.set_live(live() if live else [])
+            if (changes or tick or self._has_output()) and hasattr(screen, "apply_changes"):
+                screen.apply_changes(changes, tick=tick)  # type: ignore[attr-defined]
+        except (NoMatches, ScreenStackError):
+            # While the app shuts down its widgets are removed one by one; a timer tick that
+            # fires in between finds them gone, and there is nothing left to update.
+            if self.is_running:
+                raise
 
     def _has_output(self) -> bool:
         return any(view.pending or view.reset for view in self.model.agents.values() if view.live)
