@@ -265,48 +265,87 @@ def usable_cpus(proc_self: Path = Path("/proc/self")) -> float:
 
 # Process trees
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-def _scan_processes() -> dict[int, tuple[int, object]]:
-    """Map each pid to (parent pid, start token); the token changes when a pid is reused.
 
-    NOTE: On Linux this reads ``/proc/<pid>/stat`` directly: one file read per process, about
-    four times faster than ``psutil.process_iter(["ppid"])`` (measured on a 2-core VM with
-    psutil 7.2), which keeps the sample of 500 processes within its budget.
+@dataclass(slots=True)
+class _ProcessStat:
+    """One process from a scan. ``cpu_seconds`` and ``rss`` are None when psutil must read them."""
+
+    ppid: int
+    start: object
+    cpu_seconds: float | None = None
+    rss: int | None = None
+    zombie: bool = False
+
+
+def _scan_proc() -> dict[int, _ProcessStat] | None:
+    """Read every ``/proc/<pid>/stat`` once: parent, start time, CPU time and RSS. None without /proc.
+
+    NOTE: One read per process instead of psutil's several keeps a sample of 500 processes
+    within its budget: with psutil.Process objects (stat and statm reads per process, plus a
+    scan for parents) a sample took about 100 ms on a 2-core VM, see benchmarks/bench_metrics.py.
     """
-    table: dict[int, tuple[int, object]] = {}
-    if os.path.isdir("/proc/self"):
-        for name in os.listdir("/proc"):
+    try:
+        folder = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+    table: dict[int, _ProcessStat] = {}
+    try:
+        for name in os.listdir(folder):
             if not name.isdigit():
                 continue
             try:
-                with open(f"/proc/{name}/stat", "rb") as handle:
-                    data = handle.read()
+                handle = os.open(f"{name}/stat", os.O_RDONLY, dir_fd=folder)
+                try:
+                    data = os.read(handle, 4096)
+                finally:
+                    os.close(handle)
             except OSError:
                 continue
+            # The command name may contain spaces and parentheses, so split after its last ")".
             rest = data[data.rfind(b")") + 2 :].split()
-            if len(rest) > 19:
-                table[int(name)] = (int(rest[1]), int(rest[19]))
-        return table
+            if len(rest) < 22:
+                continue
+            table[int(name)] = _ProcessStat(
+                ppid=int(rest[1]),
+                start=int(rest[19]),
+                cpu_seconds=(int(rest[11]) + int(rest[12])) / _CLOCK_TICKS,
+                rss=int(rest[21]) * _PAGE_SIZE,
+                zombie=rest[0] in (b"Z", b"X"),
+            )
+    finally:
+        os.close(folder)
+    return table
+
+
+def _scan_psutil() -> dict[int, _ProcessStat]:
+    table: dict[int, _ProcessStat] = {}
     for process in psutil.process_iter(["ppid", "create_time"]):
-        table[process.pid] = (process.info["ppid"] or 0, process.info["create_time"])
+        table[process.pid] = _ProcessStat(process.info["ppid"] or 0, process.info["create_time"])
     return table
 
 
 class PsutilReader:
-    """Reads the machine with psutil; ``__call__(agents)`` returns one ``Reading``.
+    """Reads the machine; ``__call__(agents)`` returns one ``Reading``.
 
-    psutil.Process objects are kept per pid (and replaced when the pid is reused), because
-    ``cpu_percent`` measures the CPU time used since the previous call on the same object.
-    A process's first sample therefore counts 0 % CPU.
+    CPU percent of a process is the CPU time it used since the previous sample, so the
+    previous value is kept per pid together with the process's start time (a reused pid
+    starts over). A process's first sample therefore counts 0 % CPU. On Linux the values
+    come from one read of ``/proc/<pid>/stat`` per process; elsewhere, or with
+    ``use_proc_stat=False``, from cached psutil.Process objects.
     """
 
-    def __init__(self, cgroup: Cgroup | None = None) -> None:
+    def __init__(self, cgroup: Cgroup | None = None, use_proc_stat: bool = True) -> None:
         self.cgroup = cgroup if cgroup is not None else Cgroup()
+        self.use_proc_stat = use_proc_stat
         self.affinity = affinity_cpus()
         quota = self.cgroup.cpu_quota()
         self.usable_cpus = min(float(len(self.affinity)), quota) if quota is not None else float(len(self.affinity))
         self.quota_limited = quota is not None and quota < len(self.affinity)
         self._processes: dict[int, tuple[object, psutil.Process]] = {}
+        self._cpu_times: dict[int, tuple[object, float, float]] = {}
         psutil.cpu_percent(percpu=True)
         self._last_usage = (time.monotonic(), self.cgroup.cpu_usage_seconds())
 
@@ -337,10 +376,13 @@ class PsutilReader:
         return used, total
 
     def _agents(self, agents: Mapping[str, int]) -> Mapping[str, AgentUsage]:
-        table = _scan_processes()
+        table = _scan_proc() if self.use_proc_stat else None
+        if table is None:
+            table = _scan_psutil()
+        now = time.monotonic()
         children: dict[int, list[int]] = {}
-        for pid, (parent, _) in table.items():
-            children.setdefault(parent, []).append(pid)
+        for pid, stat in table.items():
+            children.setdefault(stat.ppid, []).append(pid)
         seen: set[int] = set()
         result: dict[str, AgentUsage] = {}
         for name, root in agents.items():
@@ -351,16 +393,27 @@ class PsutilReader:
                 pid = stack.pop()
                 stack.extend(children.get(pid, ()))
                 seen.add(pid)
-                sample = self._sample(pid, table[pid][1])
+                sample = self._sample(pid, table[pid], now)
                 cpu += sample[0]
                 rss += sample[1]
             result[name] = AgentUsage(round(cpu, 1), rss)
-        for pid in list(self._processes):
-            if pid not in seen:
-                del self._processes[pid]
+        for cache in (self._processes, self._cpu_times):
+            for pid in [pid for pid in cache if pid not in seen]:
+                del cache[pid]
         return MappingProxyType(result)
 
-    def _sample(self, pid: int, start: object) -> tuple[float, int]:
+    def _sample(self, pid: int, stat: _ProcessStat, now: float) -> tuple[float, int]:
+        if stat.zombie:
+            return 0.0, 0
+        if stat.cpu_seconds is not None and stat.rss is not None:
+            previous = self._cpu_times.get(pid)
+            self._cpu_times[pid] = (stat.start, stat.cpu_seconds, now)
+            if previous is None or previous[0] != stat.start or now <= previous[2]:
+                return 0.0, stat.rss
+            return max(0.0, 100.0 * (stat.cpu_seconds - previous[1]) / (now - previous[2])), stat.rss
+        return self._sample_psutil(pid, stat.start)
+
+    def _sample_psutil(self, pid: int, start: object) -> tuple[float, int]:
         cached = self._processes.get(pid)
         try:
             if cached is None or cached[0] != start:
