@@ -654,6 +654,20 @@ def test_merged_by_hand_after_failure_resumes(repo: Path) -> None:
     assert h.statuses() == {"api": "merged", "ui": "dispatched"}
 
 
+def test_merge_by_hand_without_notice_is_seen(repo: Path) -> None:
+    h = Harness(repo, {"alice": WORKTREE, "bob": WORKTREE}, DEPENDENT.format(review="manual"))
+    execution = h.start()
+    h.fake.start_ready()
+    h.fake.finish(h.request_of("api").id)
+    h.fake.publish(PullChanged(h.pull("api", "4", status="closed")))
+    h.pump()
+    assert execution.status == PlanStatus.PAUSED
+    h.pull("api", "4", status="merged")
+    h.pump()
+    assert execution.status == PlanStatus.RUNNING
+    assert h.statuses() == {"api": "merged", "ui": "dispatched"}
+
+
 def test_pull_not_recorded_fails_the_task(repo: Path) -> None:
     h = Harness(repo, {"alice": WORKTREE, "bob": WORKTREE}, DEPENDENT.format(review="manual"))
     h.start()

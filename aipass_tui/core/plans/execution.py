@@ -484,6 +484,11 @@ class PlanExecution:
                         self._apply_pull(task_state, pull)
                     else:
                         self._settle_without_pull(task_state)
+                elif task_state.status == TaskStatus.FAILED and task_state.pull:
+                    # A pull request the plan gave up on may still be merged by hand.
+                    pull = self._pull_of(task_state)
+                    if pull is not None and pull.get("status") == "merged":
+                        self.on_pull_changed(pull)
             for request in requests.values():
                 if self._task_of_request(request.id) is None:
                     self._maybe_adopt_retry(request)
@@ -695,24 +700,24 @@ def _read_pull(paths: Paths, pull_id: str) -> dict[str, Any] | None:
 
 
 def _run_left_no_change(repo: Path, run: RunRecord) -> bool:
-    """Tell whether a finished run's branch equals its base and its worktree has nothing uncommitted.
+    """Tell whether a finished run's worktree has nothing uncommitted and its branch equals its base.
 
-    The git flow records no pull request for such a run. Only read-only git commands are used
+    The git flow records no pull request for such a run. The worktree is read before the
+    branch: the git flow commits uncommitted work before it records the pull request, so work
+    seen in neither place was never there. Only read-only git commands run
     (``--no-optional-locks``), so an agent's own git commands never find the index locked.
     """
     if not run.branch or not run.base_commit:
         return False
-    diff = _git(repo, "diff", "--quiet", run.base_commit, f"refs/heads/{run.branch}")
-    if diff is None or diff.returncode != 0:
-        return False
     worktree = Path(run.worktree) if run.worktree else None
-    if worktree is None or not (worktree / ".git").exists():
-        return True
-    current = _git(worktree, "symbolic-ref", "--quiet", "--short", "HEAD")
-    if current is None or current.stdout.decode().strip() != run.branch:
-        return True
-    status = _git(worktree, "status", "--porcelain", "--untracked-files=all")
-    return status is not None and status.returncode == 0 and not status.stdout.strip()
+    if worktree is not None and (worktree / ".git").exists():
+        current = _git(worktree, "symbolic-ref", "--quiet", "--short", "HEAD")
+        if current is not None and current.stdout.decode().strip() == run.branch:
+            status = _git(worktree, "status", "--porcelain", "--untracked-files=all")
+            if status is None or status.returncode != 0 or status.stdout.strip():
+                return False
+    diff = _git(repo, "diff", "--quiet", run.base_commit, f"refs/heads/{run.branch}")
+    return diff is not None and diff.returncode == 0
 
 
 def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes] | None:
