@@ -1,7 +1,8 @@
 """Claude adapter: argv, stream-json parsing and judging, on lines copied from real runs.
 
 The recorded lines come from runs of Claude Code 2.1.332 and 2.1.197 without credentials and
-without network (the init line of 2.1.332 is too long to keep, so the 2.1.197 one stands in).
+without network. The init line of 2.1.332 was trimmed in the record, so the 2.1.197 init line
+is used in its place.
 """
 
 from __future__ import annotations
@@ -442,7 +443,7 @@ def test_ignored_and_unknown_events(kit) -> None:
 
 
 def test_event_written_into_another_line(kit) -> None:
-    # The shape of a real Claude Code 2.1.74 stdout: a rate_limit_event written into the
+    # Users of Claude Code 2.1.74 reported this stdout: a rate_limit_event written into the
     # middle of an assistant line, so the assistant line arrives in two pieces.
     whole = _assistant([{"type": "text", "text": "first part and second part"}])
     inserted = _event(type="rate_limit_event", rate_limit_info={"status": "rejected", "rateLimitType": "five_hour"})

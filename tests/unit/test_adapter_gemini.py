@@ -140,7 +140,7 @@ def test_no_auth_exit_41(kit) -> None:
     outcome = kit.judge_output(kit.make_adapter("gemini"), b"", 41, _lines(*NO_AUTH_STDERR))
     assert outcome.status == RunStatus.FAILED
     assert outcome.message.startswith(
-        "gemini is not authenticated: set GEMINI_API_KEY or run `gemini` once in a terminal to log in (gemini said: Please set an Auth method"
+        "gemini is not authenticated: set GEMINI_API_KEY or run `gemini` once in a terminal to log in (gemini's message: Please set an Auth method"
     )
 
 
@@ -181,7 +181,7 @@ def test_offline_json_format_error_on_stderr(kit) -> None:
     assert outcome.status == RunStatus.FAILED
     assert outcome.message == (
         "gemini could not reach the Gemini API: check the network connection "
-        "(gemini said: exception TypeError: fetch failed sending request)"
+        "(gemini's message: exception TypeError: fetch failed sending request)"
     )
 
 

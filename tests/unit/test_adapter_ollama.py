@@ -63,7 +63,7 @@ def test_error_line_on_stdout(kit) -> None:
     assert adapter.judge(kit.evidence(parsed, 1, stdout)).status == RunStatus.FAILED
 
 
-def test_answer_that_mentions_an_error(kit) -> None:
+def test_response_that_mentions_an_error(kit) -> None:
     adapter = kit.make_adapter("ollama", model="llama3.2")
     stdout = _lines("The log shows:", "Error: config.toml not found", "so create the file first.")
     parsed = kit.parse(adapter, stdout)
@@ -73,7 +73,7 @@ def test_answer_that_mentions_an_error(kit) -> None:
     assert parsed.kinds().count("raw") == 3
 
 
-def test_answer(kit) -> None:
+def test_plain_response(kit) -> None:
     adapter = kit.make_adapter("ollama", model="llama3.2")
     stdout = _lines("\x1b[1mHere\x1b[0m is the fix:", "", "use a dict.")
     parsed = kit.parse(adapter, stdout)
@@ -83,7 +83,7 @@ def test_answer(kit) -> None:
 
 def test_other_failures(kit) -> None:
     adapter = kit.make_adapter("ollama", model="llama3.2")
-    assert kit.judge_output(adapter, b"", 0).message == "ollama exited without printing an answer"
+    assert kit.judge_output(adapter, b"", 0).message == "ollama exited without printing a response"
     assert kit.judge_output(adapter, b"", 2, _lines("panic: boom")).message == "ollama exited with code 2: panic: boom"
     assert kit.judge_output(adapter, b"", 1, _lines("Error: unauthorized")).message == "ollama failed: Error: unauthorized"
     assert kit.judge_output(adapter, b"x\n", -15, stop_requested="stop").status == RunStatus.STOPPED

@@ -1,8 +1,8 @@
 """Adapter for Aider: ``aider --message PROMPT`` with the flags for headless use.
 
-Aider prints free text only, and its exit code says little: aider-chat 0.86.2 exits 0 after an
+Aider prints free text only, and its exit code is unreliable: aider-chat 0.86.2 exits 0 after an
 authentication error and after its network retries run out. So the parser marks the known error
-lines (auth, network, rate limit, usage) and the judge decides from them and from whether the
+lines (auth, network, rate limit, usage), and the judge decides from them and from whether the
 repository changed. ``COLUMNS=4000`` keeps Aider from wrapping its error messages across lines.
 """
 
@@ -159,6 +159,7 @@ def judge_aider(ev: Evidence) -> Outcome:
         return settled
     code = ev.exit_code
     assert code is not None
+
     if _waiting_for_login(ev):
         return Outcome(
             RunStatus.FAILED,
@@ -169,6 +170,8 @@ def judge_aider(ev: Evidence) -> Outcome:
     if usage_line or code == 2:
         line = usage_line or f"exit code {code}"
         return Outcome(RunStatus.FAILED, f"aider rejected its command line: {line} (check the agent's args)")
+
+    # A changed repository is the work done, whatever errors came before a successful retry.
     errors = list(ev.errors) or _error_lines(ev.stdout_tail)
     kinds = list(ev.error_kinds) or [error_line_kind(e) or "unknown" for e in errors]
     if ev.repo_changed:
@@ -178,16 +181,19 @@ def judge_aider(ev: Evidence) -> Outcome:
     if errors:
         kind = _main_kind(kinds)
         return Outcome(RunStatus.FAILED, explain_error(kind, first_line(_line_of_kind(errors, kind))))
+
     if code != 0:
         return Outcome(RunStatus.FAILED, f"aider exited with {describe_exit(code)}: {_last_line(ev) or 'no output'}")
     if not ev.stdout_tail.strip():
         return Outcome(RunStatus.FAILED, "aider exited without printing a reply")
+    if ev.repo_changed is None:
+        return Outcome(RunStatus.SUCCEEDED, "finished")
     return Outcome(RunStatus.SUCCEEDED, "finished without changing the repository")
 
 
 def explain_error(kind: str | None, detail: str) -> str:
     """Return what went wrong and what to do about it, for an error kind and Aider's own words."""
-    said = f" (aider said: {detail})" if detail else ""
+    quoted = f" (aider's message: {detail})" if detail else ""
     messages = {
         "auth": "aider could not authenticate with the model provider: check the provider's API key (for example OPENAI_API_KEY) in the agent's env",
         "billing": "aider's model provider account cannot pay for requests: check its plan or billing",
@@ -199,7 +205,7 @@ def explain_error(kind: str | None, detail: str) -> str:
         "context_window": "the request is too large for the model's context window: split it or use a larger model",
     }
     if kind in messages:
-        return messages[kind] + said
+        return messages[kind] + quoted
     return f"aider reported an error: {detail}" if detail else "aider reported an error"
 
 

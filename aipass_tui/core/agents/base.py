@@ -140,10 +140,11 @@ class JsonLineParser(Parser):
 
     A line that is not one JSON object is salvaged: every complete event object inside it is
     parsed, and the rest of the text is delivered as a raw event, so nothing is dropped silently.
-    This happens when a process writes an event into the middle of another event's line: the
-    first line then holds the start of event A followed by the whole of event B, and the next
-    line holds the rest of A. The start of A is held back for one line and joined with the next
-    line, so A is parsed whole; when the join is not valid JSON either, both are shown raw.
+    Such lines appear when a process writes an event into the middle of another event's line.
+    The first line then contains the start of event A and the whole of event B, and the next
+    line contains the rest of A. The start of A is held back for one line and joined with the
+    next line, so A is parsed whole. When the joined text is not valid JSON either, both parts
+    are delivered as raw events.
     """
 
     # Work allowed for salvaging one line, in characters scanned per character of the line, so
@@ -216,8 +217,8 @@ class JsonLineParser(Parser):
         rest = "".join(leftover)
         if rest.strip():
             if found and rest.lstrip().startswith("{"):
-                # The start of an event that another event was written into: join it with
-                # the next line, which should hold the rest.
+                # The start of an event that another event was written into. Join it with
+                # the next line, which should contain the rest.
                 self._fragment = rest
             else:
                 found.insert(0, self.raw_event(rest.strip()))
@@ -381,8 +382,8 @@ def stop_or_lost_outcome(kind: str, ev: Evidence) -> Outcome | None:
 def guard_prompt(prompt: str) -> str:
     """Return the prompt so that a CLI's option parser cannot read it as an option.
 
-    A prompt that starts with ``-`` gets a leading space: the agent reads the same request,
-    and the CLI sees a positional value instead of an unknown option.
+    A prompt that starts with ``-`` gets a leading space. The agent reads the same request, and
+    the CLI's option parser reads a positional value instead of an unknown option.
     """
     return " " + prompt if prompt.startswith("-") else prompt
 

@@ -1,8 +1,8 @@
 """Adapter for Claude Code: ``claude -p PROMPT --output-format stream-json --verbose``.
 
-The stream is NDJSON, one object per line; the event types follow the official Python SDK's
-message parser (claude-agent-sdk 0.2.x) and runs of Claude Code 2.1.197 and 2.1.332. Key order
-differs between versions, so nothing here relies on it.
+The stream is NDJSON, one object per line. The event types follow the message parser of the
+official Python SDK (claude-agent-sdk 0.2.x) and runs of Claude Code 2.1.197 and 2.1.332. Key
+order differs between versions, so nothing here relies on it.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class ClaudeParser(JsonLineParser):
         self._error_kind: str | None = None
 
     def is_event(self, obj: dict[str, Any]) -> bool:
-        return obj.get("type") in EVENT_TYPES
+        kind = obj.get("type")
+        return isinstance(kind, str) and kind in EVENT_TYPES
 
     def parse_line(self, line: str) -> list[Event]:
         events = super().parse_line(line)
@@ -119,7 +120,7 @@ class ClaudeParser(JsonLineParser):
         return _with_plain_errors(super().close())
 
     def parse_object(self, obj: dict[str, Any]) -> list[Event]:
-        kind = obj.get("type")
+        kind = str(obj.get("type"))
         if kind == "system":
             return self._system(obj)
         if kind == "assistant":
@@ -180,7 +181,7 @@ class ClaudeParser(JsonLineParser):
         if subtype == "task_updated":
             patch = obj.get("patch") if isinstance(obj.get("patch"), dict) else {}
             status = patch.get("status")
-        if status in TASK_END_STATUSES:
+        if isinstance(status, str) and status in TASK_END_STATUSES:
             summary = str(obj.get("summary") or "")
             return self._end_subagent(sub_id, summary, status != "completed", None, status)
         return []
@@ -400,6 +401,8 @@ def judge_claude(ev: Evidence) -> Outcome:
         return _explain_stop(settled, ev)
     code = ev.exit_code
     assert code is not None
+
+    # The result's is_error decides, because subtype is "success" even for failures.
     if ev.result_seen and ev.result_is_error is False:
         if code == 0:
             return Outcome(RunStatus.SUCCEEDED, "finished")
@@ -408,28 +411,40 @@ def judge_claude(ev: Evidence) -> Outcome:
     kind = last_error_kind(ev.error_kinds)
     if ev.result_seen:
         return Outcome(RunStatus.FAILED, explain_error(kind, detail))
+
+    # No result: a command-line error on stderr, an error event, or plain text.
     usage_line = find_line(ev.stderr_tail, USAGE_ERROR_RE)
     if usage_line and not ev.errors:
         return Outcome(RunStatus.FAILED, f"claude rejected its command line: {usage_line} (check the agent's args)")
     if ev.errors:
         return Outcome(RunStatus.FAILED, explain_error(kind or classify_error_text(detail), detail))
-    plain = find_line(ev.stdout_tail, PLAIN_ERROR_RE) or find_line(ev.stderr_tail, PLAIN_ERROR_RE)
+    plain = _plain_error_line(ev.stdout_tail) or _plain_error_line(ev.stderr_tail)
     if plain:
         return Outcome(RunStatus.FAILED, explain_error(classify_error_text(plain), plain))
+
     if code < 0:
         return Outcome(RunStatus.FAILED, f"claude was killed by signal {-code} before it reported a result")
-    tail = last_nonempty_line(ev.stderr_tail) or last_nonempty_line(ev.stdout_tail)
+    tail = last_nonempty_line(ev.stderr_tail)
     suffix = f": {tail}" if tail else ""
     return Outcome(RunStatus.FAILED, f"claude exited with {describe_exit(code)} without reporting a result{suffix}")
 
 
+def _plain_error_line(text: str) -> str:
+    """Return the last line that is not JSON and reports a known failure, or ''."""
+    for line in reversed(text.splitlines()):
+        clean = line.strip()
+        if clean and not clean.startswith(("{", "[")) and PLAIN_ERROR_RE.search(clean):
+            return clean[:300]
+    return ""
+
+
 def explain_error(kind: str | None, detail: str) -> str:
     """Return what went wrong and what to do about it, for an error kind and Claude's own words."""
-    said = f" (claude said: {detail})" if detail else ""
+    quoted = f" (claude's message: {detail})" if detail else ""
     if kind == "auth":
         if not detail or "not logged in" in detail.lower():
-            return f"claude is not logged in: run `claude` once in a terminal to log in, or set ANTHROPIC_API_KEY in the agent's env{said}"
-        return f"claude could not authenticate: log in again with `claude` in a terminal, or check ANTHROPIC_API_KEY{said}"
+            return f"claude is not logged in: run `claude` once in a terminal to log in, or set ANTHROPIC_API_KEY in the agent's env{quoted}"
+        return f"claude could not authenticate: log in again with `claude` in a terminal, or check ANTHROPIC_API_KEY{quoted}"
     messages = {
         "billing": "claude's account cannot pay for requests: check the plan or the credit balance",
         "rate_limit": "claude hit a rate or usage limit: wait until the limit resets, then dispatch the request again",
@@ -442,7 +457,7 @@ def explain_error(kind: str | None, detail: str) -> str:
         "invalid_request": "the Anthropic API rejected the request as invalid",
     }
     if kind in messages:
-        return messages[kind] + said
+        return messages[kind] + quoted
     return f"claude reported an error: {detail}" if detail else "claude reported an error without a message"
 
 

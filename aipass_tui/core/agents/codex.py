@@ -2,7 +2,7 @@
 
 The JSONL event types follow ``codex-rs/exec/src/exec_events.rs``. In codex-cli 0.171.0 a
 top-level ``error`` event that starts with ``Reconnecting...`` is a progress notice, and an
-``item`` of type ``error`` is a warning; only ``turn.failed`` or the process exiting ends a turn.
+``item`` of type ``error`` is a warning. Only ``turn.failed`` or the process exiting ends a turn.
 Offline, codex reconnects for ever, so the orchestrator's timeout is what ends such a run.
 """
 
@@ -51,7 +51,7 @@ TOOL_RESULT_LIMIT = 8000
 NOT_A_REPO_RE = re.compile(r"Not inside a trusted directory|--skip-git-repo-check")
 USAGE_ERROR_RE = re.compile(r"^error: ")
 LIMIT_TEXT_RE = re.compile(r"usage limit|rate limit|hit your limit|quota", re.IGNORECASE)
-# stderr lines that codex prints on every run and that say nothing about a failure.
+# stderr lines that codex prints on every run, failed or not.
 STDERR_NOISE_RE = re.compile(
     r"^(?:WARNING: proceeding|Reading additional input from stdin|\d{4}-\d\d-\d\dT\S+ +(?:INFO|WARN|DEBUG|TRACE)\b)"
 )
@@ -101,6 +101,8 @@ class CodexParser(JsonLineParser):
 
     def is_event(self, obj: dict[str, Any]) -> bool:
         kind = obj.get("type")
+        if not isinstance(kind, str):
+            return False
         # An error item ({"id", "type": "error", "message"}) nested in item.* is not an event.
         return kind in EVENT_TYPES and not (kind == "error" and "id" in obj)
 
@@ -223,8 +225,9 @@ def _tool_use(kind: str, item_id: str, item: dict[str, Any]) -> Event:
     if kind == "mcp_tool_call":
         tool = f"{item.get('server') or 'mcp'}.{item.get('tool') or 'tool'}"
         arguments = item.get("arguments")
-        shown = json.dumps(arguments, ensure_ascii=False)[:200] if arguments else ""
-        return Event(EventKind.TOOL_USE, f"{tool}: {shown}".rstrip(": "), data={"tool": tool, "input": arguments, "id": item_id})
+        preview = json.dumps(arguments, ensure_ascii=False)[:200] if arguments else ""
+        text = f"{tool}: {preview}" if preview else tool
+        return Event(EventKind.TOOL_USE, text, data={"tool": tool, "input": arguments, "id": item_id})
     if kind == "web_search":
         query = str(item.get("query") or "")
         return Event(EventKind.TOOL_USE, f"web_search: {query}", data={"tool": "web_search", "input": {"query": query}, "id": item_id})
@@ -287,6 +290,8 @@ def judge_codex(ev: Evidence) -> Outcome:
         return settled
     code = ev.exit_code
     assert code is not None
+
+    # A finished turn is a success even when codex exits 1 because it saw warnings on the way.
     if ev.result_seen and ev.result_is_error is False:
         if code == 0:
             return Outcome(RunStatus.SUCCEEDED, "finished")
@@ -296,6 +301,8 @@ def judge_codex(ev: Evidence) -> Outcome:
         detail = first_line(ev.result_text or (ev.errors[-1] if ev.errors else ""))
         kind = last_error_kind(ev.error_kinds) or classify_error_text(detail)
         return Outcome(RunStatus.FAILED, explain_error(kind, detail))
+
+    # No turn result: start-up failures print plain text on stderr.
     if NOT_A_REPO_RE.search(ev.stderr_tail):
         return Outcome(
             RunStatus.FAILED,
@@ -308,6 +315,7 @@ def judge_codex(ev: Evidence) -> Outcome:
     limit_line = find_line(ev.stderr_tail, LIMIT_TEXT_RE)
     if limit_line:
         return Outcome(RunStatus.FAILED, explain_error(classify_error_text(limit_line) or "rate_limit", limit_line))
+
     hard_errors = [e for e in ev.errors if not RECONNECT_RE.match(e)]
     if hard_errors and code != 0:
         detail = first_line(hard_errors[-1])
@@ -321,7 +329,7 @@ def judge_codex(ev: Evidence) -> Outcome:
 
 def explain_error(kind: str | None, detail: str) -> str:
     """Return what went wrong and what to do about it, for an error kind and Codex's own words."""
-    said = f" (codex said: {detail})" if detail else ""
+    quoted = f" (codex's message: {detail})" if detail else ""
     messages = {
         "auth": "codex is not logged in or its API key was rejected: run `codex login` in a terminal, or set OPENAI_API_KEY in the agent's env",
         "billing": "codex's OpenAI account has no quota left: check the plan and billing details",
@@ -330,7 +338,7 @@ def explain_error(kind: str | None, detail: str) -> str:
         "server": "the OpenAI API failed with a server error: dispatch the request again later",
     }
     if kind in messages:
-        return messages[kind] + said
+        return messages[kind] + quoted
     return f"codex reported an error: {detail}" if detail else "codex reported an error without a message"
 
 

@@ -1,7 +1,7 @@
 """Adapter for the Gemini CLI: ``gemini -p PROMPT --output-format stream-json``.
 
 Event types follow ``packages/core/src/output/types.ts`` of google-gemini/gemini-cli. The exit
-code says the most (gemini-cli 0.61.0): 41 no auth configured, 42 bad input, 44 sandbox, 52
+code is the best evidence (gemini-cli 0.61.0): 41 no auth configured, 42 bad input, 44 sandbox, 52
 config, 53 turn limit, 54 tool failure, 55 untrusted folder, 130 cancelled, 1 API or usage error.
 Start-up failures print plain text (or pretty-printed JSON) on stderr and nothing on stdout, and a
 gemini stopped through its process group exits 0 without a result.
@@ -85,7 +85,8 @@ class GeminiParser(JsonLineParser):
         self._tool_names: dict[str, str] = {}
 
     def is_event(self, obj: dict[str, Any]) -> bool:
-        return obj.get("type") in EVENT_TYPES
+        kind = obj.get("type")
+        return isinstance(kind, str) and kind in EVENT_TYPES
 
     def close(self) -> list[Event]:
         events = super().close()
@@ -142,10 +143,11 @@ class GeminiParser(JsonLineParser):
         tool_id = str(obj.get("tool_id") or "")
         params = obj.get("parameters") if isinstance(obj.get("parameters"), dict) else {}
         self._tool_names[tool_id] = name
-        shown = next((str(params[k]) for k in ("command", "file_path", "absolute_path", "path", "pattern", "query", "url") if params.get(k)), "")
-        if not shown and params:
-            shown = json.dumps(params, ensure_ascii=False)
-        text = f"{name}: {first_line(shown, 200)}" if shown else name
+        keys = ("command", "file_path", "absolute_path", "path", "pattern", "query", "url")
+        preview = next((str(params[k]) for k in keys if params.get(k)), "")
+        if not preview and params:
+            preview = json.dumps(params, ensure_ascii=False)
+        text = f"{name}: {first_line(preview, 200)}" if preview else name
         events = [Event(EventKind.TOOL_USE, text, data={"tool": name, "input": params, "id": tool_id})]
         if name in TODO_TOOLS and isinstance(params.get("todos"), list):
             items = [_todo_item(t) for t in params["todos"] if isinstance(t, dict)]
@@ -203,11 +205,13 @@ def _error_event(obj: dict[str, Any]) -> Event:
 
 
 def _todo_item(todo: dict[str, Any]) -> dict[str, Any]:
+    """Map a write_todos entry to a todo item; a cancelled entry counts as completed."""
     status = todo.get("status")
-    return {
-        "text": str(todo.get("description") or todo.get("content") or todo.get("text") or ""),
-        "status": status if status in ("pending", "in_progress", "completed") else ("completed" if status == "cancelled" else "pending"),
-    }
+    if status == "cancelled":
+        status = "completed"
+    elif status not in ("pending", "in_progress", "completed"):
+        status = "pending"
+    return {"text": str(todo.get("description") or todo.get("content") or todo.get("text") or ""), "status": status}
 
 
 def judge_gemini(ev: Evidence) -> Outcome:
@@ -218,9 +222,11 @@ def judge_gemini(ev: Evidence) -> Outcome:
     code = ev.exit_code
     assert code is not None
     stderr = strip_ansi(ev.stderr_tail)
+
+    # Start-up checks fail with a plain-text message on stderr and a distinct exit code.
     if code == 41 or (not ev.result_seen and AUTH_TEXT_RE.search(stderr)):
         detail = find_line(stderr, AUTH_TEXT_RE) or stderr_error_message(stderr)
-        return Outcome(RunStatus.FAILED, AUTH_MESSAGE + (f" (gemini said: {_short(detail)})" if detail else ""))
+        return Outcome(RunStatus.FAILED, AUTH_MESSAGE + _quote(detail))
     if code == 55 or (not ev.result_seen and TRUST_TEXT_RE.search(stderr)):
         return Outcome(
             RunStatus.FAILED,
@@ -230,8 +236,8 @@ def judge_gemini(ev: Evidence) -> Outcome:
     if code == 130:
         return Outcome(RunStatus.FAILED, "gemini was cancelled by an interrupt (exit code 130) before it finished")
     if code in EXIT_MESSAGES:
-        detail = _detail(ev)
-        return Outcome(RunStatus.FAILED, EXIT_MESSAGES[code] + (f" (gemini said: {detail})" if detail else ""))
+        return Outcome(RunStatus.FAILED, EXIT_MESSAGES[code] + _quote(_detail(ev)))
+
     if ev.result_seen and ev.result_is_error is False:
         if code == 0:
             return Outcome(RunStatus.SUCCEEDED, "finished")
@@ -240,16 +246,16 @@ def judge_gemini(ev: Evidence) -> Outcome:
         detail = first_line(ev.result_text or (ev.errors[-1] if ev.errors else ""))
         kind = last_error_kind(ev.error_kinds) or classify_error_text(detail + "\n" + stderr)
         return Outcome(RunStatus.FAILED, explain_error(kind, detail))
+
+    # No result: a usage error, a signal, or an API failure told on stderr.
     usage_line = find_line(stderr, USAGE_TEXT_RE)
     if usage_line:
         return Outcome(RunStatus.FAILED, f"gemini rejected its command line: {usage_line} (check the agent's args)")
     if code == 0:
-        return Outcome(
-            RunStatus.FAILED,
-            "gemini exited without a result; a signal sent to its process group ends it this way",
-        )
+        return Outcome(RunStatus.FAILED, "gemini exited without a result, as it does when a signal reaches its process group")
     if code < 0:
         return Outcome(RunStatus.FAILED, f"gemini was killed by signal {-code} before it reported a result")
+
     detail = _detail(ev)
     kind = last_error_kind(ev.error_kinds) or (classify_error_text(detail) if detail else None)
     if kind is None and LIMIT_TEXT_RE.search(stderr):
@@ -264,7 +270,7 @@ def judge_gemini(ev: Evidence) -> Outcome:
 
 def explain_error(kind: str | None, detail: str) -> str:
     """Return what went wrong and what to do about it, for an error kind and Gemini's own words."""
-    said = f" (gemini said: {_short(detail)})" if detail else ""
+    quoted = _quote(detail)
     messages = {
         "auth": AUTH_MESSAGE,
         "billing": "gemini's Google account or project cannot pay for requests: check its billing",
@@ -273,14 +279,19 @@ def explain_error(kind: str | None, detail: str) -> str:
         "server": "the Gemini API failed with a server error: dispatch the request again later",
     }
     if kind in messages:
-        return messages[kind] + said
+        return messages[kind] + quoted
     return f"gemini reported an error: {_short(detail)}" if detail else "gemini reported an error without a message"
 
 
 def stderr_error_message(stderr: str) -> str:
     """Return the message of the pretty-printed JSON error object at the end of stderr, or ''."""
     start = stderr.rfind("\n{")
-    block = stderr[start + 1 :] if start >= 0 else (stderr if stderr.lstrip().startswith("{") else "")
+    if start >= 0:
+        block = stderr[start + 1 :]
+    elif stderr.lstrip().startswith("{"):
+        block = stderr
+    else:
+        return ""
     try:
         obj = json.loads(block)
     except ValueError:
@@ -305,6 +316,10 @@ def _detail(ev: Evidence) -> str:
 
 def _short(text: str) -> str:
     return first_line(text, 300)
+
+
+def _quote(detail: str) -> str:
+    return f" (gemini's message: {_short(detail)})" if detail else ""
 
 
 def _int(value: Any) -> int:

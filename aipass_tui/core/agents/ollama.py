@@ -1,6 +1,6 @@
 """Adapter for local models: ``ollama run MODEL PROMPT``.
 
-``ollama run`` prints the answer as plain text on stdout and its failures as ``Error: ...`` on
+``ollama run`` prints the model's response as plain text on stdout and its failures as ``Error: ...`` on
 stderr, for example ``Error: could not connect to ollama server, run 'ollama serve' to start it``
 or ``Error: pull model manifest: file does not exist`` for an unknown model.
 """
@@ -51,7 +51,7 @@ class OllamaAdapter(Adapter):
 
 
 class OllamaParser(Parser):
-    """Pass the model's answer through as raw lines and mark ``Error: ...`` lines."""
+    """Pass the model's response through as raw lines and mark ``Error: ...`` lines."""
 
     def parse_line(self, line: str) -> list[Event]:
         text = strip_ansi(line)
@@ -61,7 +61,7 @@ class OllamaParser(Parser):
         match = ERROR_RE.match(text.strip())
         if match:
             # ollama writes its own errors to stderr, so an "Error:" line on stdout may be part
-            # of the model's answer: only the known failures are marked.
+            # of the model's response. So only the known failures are marked.
             kind = ollama_error_kind(match.group("message"))
             if kind != "unknown":
                 events.append(Event(EventKind.ERROR, text.strip(), data={"error_kind": kind}))
@@ -81,7 +81,7 @@ def judge_ollama(ev: Evidence, model: str) -> Outcome:
     """Decide an ``ollama run`` status from its ``Error:`` lines and exit code.
 
     An ``Error:`` line on stdout counts only when ollama also exited non-zero, because with exit
-    code 0 it is part of the model's answer.
+    code 0 it is part of the model's response.
     """
     settled = stop_or_lost_outcome("ollama", ev)
     if settled is not None:
@@ -102,5 +102,5 @@ def judge_ollama(ev: Evidence, model: str) -> Outcome:
         detail = next((line.strip() for line in reversed(ev.stderr_tail.splitlines()) if line.strip()), "")
         return Outcome(RunStatus.FAILED, f"ollama exited with {describe_exit(code)}" + (f": {strip_ansi(detail)[:300]}" if detail else ""))
     if not ev.stdout_tail.strip():
-        return Outcome(RunStatus.FAILED, "ollama exited without printing an answer")
+        return Outcome(RunStatus.FAILED, "ollama exited without printing a response")
     return Outcome(RunStatus.SUCCEEDED, "finished")
