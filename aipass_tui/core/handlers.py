@@ -89,7 +89,7 @@ def call(paths: Paths, settings: Settings, name: str, args: dict[str, Any], time
         try:
             return run_handler(HandlerContext(paths, settings, orchestrator), name, args)
         finally:
-            orchestrator.flush()
+            orchestrator.flush(force=True)
     finally:
         lock.release()
 

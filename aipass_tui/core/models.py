@@ -129,6 +129,7 @@ class Request(BaseModel):
     held_reason: str | None = None
     duplicates: int = 0
     duplicate_senders: list[str] = Field(default_factory=list)
+    duplicate_ids: list[str] = Field(default_factory=list)
     run: str | None = None
     runs: list[str] = Field(default_factory=list)
     plan_task: str | None = None

@@ -136,6 +136,10 @@ class Orchestrator(RecoveryMixin):
         self._started = False
         self._wake = threading.Event()
         self.extensions: dict[str, Any] = {}
+        self._consumed_pending: list[tuple[Path, dict[str, Any], str | None]] = []
+        self._urgent_flush = False
+        self._open_work: dict[tuple[str, str, str], str] = {}
+        self._seen_duplicates: dict[str, str] = {}
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -153,11 +157,13 @@ class Orchestrator(RecoveryMixin):
             self._lock_file.acquire()
         try:
             self.load()
+            # Requests still in the inbox are read before runs are re-attached, so a run started
+            # for one of them is linked to it instead of the request being queued a second time.
+            self._ingest_inbox()
             self._reattach()
             self._start_metrics()
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aipass-finish")
             self._started = True
-            self._ingest_inbox()
             self.flush(force=True)
         except BaseException:
             if self._owns_lock:
@@ -174,6 +180,7 @@ class Orchestrator(RecoveryMixin):
             self._notify("error", "State file was unreadable", f"{exc}. It was rebuilt from the runs and requests on disk.")
             state = self._rebuild_state()
         self._state = state or OrchestratorState()
+        self._index_requests()
         self._state.pid = os.getpid()
         self._state.started_at = clock.now()
         for name, config in self.settings.agents.items():
@@ -344,7 +351,9 @@ class Orchestrator(RecoveryMixin):
             self._update_hold(now)
             self._start_runs(now)
             self._refresh_dirty_agents()
-            self.flush()
+            # Starts and finishes are written at once; other changes are coalesced.
+            self.flush(force=self._urgent_flush)
+            self._urgent_flush = False
         self._publish()
 
     # ----------------------------------------------------------------- requests
@@ -368,24 +377,36 @@ class Orchestrator(RecoveryMixin):
             raise ValueError("the subject is empty: say what the agent should do")
         message = new_request_message(agent, subject, body, priority=priority, sender=sender, plan_task=plan_task, branch=branch)
         with self._mutex:
-            request = self._accept(message)
-            self.flush(force=True)
+            request = self._submit(message)
         self._publish()
         return request.model_copy(deep=True)
 
+    def _submit(self, message: dict[str, Any]) -> Request:
+        """Write a request to the inbox (durable at once), then accept it without waiting for a tick.
+
+        The inbox file is moved to ``inbox/consumed/`` only after orchestrator.json holding the
+        request is on disk, so a crash in between re-reads the file and loses nothing.
+        """
+        path = self.paths.inbox / f"{message['id']}.json"
+        write_json(path, message)
+        request = self._accept(message)
+        self._consumed_pending.append((path, message, request.id if request.id != message["id"] else None))
+        return request
+
     def _accept(self, message: dict[str, Any]) -> Request:
         """Add a request message to the queue, or coalesce it into an identical open request."""
-        existing = self._state.requests.get(message["id"])
+        existing = self._state.requests.get(message["id"]) or self._state.requests.get(self._seen_duplicates.get(message["id"], ""))
         if existing is not None:
             return existing
-        for other in self._state.requests.values():
-            if other.status in OPEN_REQUEST_STATUSES and other.same_work(message["agent"], message["subject"], message.get("body", "")):
-                other.duplicates += 1
-                other.duplicate_senders.append(message.get("sender", "user"))
-                other.updated_at = clock.now()
-                self._archive_message(message, coalesced_into=other.id)
-                self._changed_request(other)
-                return other
+        key = (message["agent"], message["subject"], message.get("body", ""))
+        other = self._state.requests.get(self._open_work.get(key, ""))
+        if other is not None and other.status in OPEN_REQUEST_STATUSES and other.same_work(*key):
+            other.duplicates += 1
+            other.duplicate_senders.append(message.get("sender", "user"))
+            other.duplicate_ids.append(message["id"])
+            self._seen_duplicates[message["id"]] = other.id
+            self._changed_request(other)
+            return other
         self._state.seq += 1
         request = Request(
             id=message["id"],
@@ -403,18 +424,36 @@ class Orchestrator(RecoveryMixin):
             request.status = RequestStatus.HELD
             request.held_reason = f"agent {request.agent!r} is not in the config; add it or move this request"
         self._state.requests[request.id] = request
-        self._archive_message(message)
+        self._open_work[key] = request.id
         self._changed_request(request)
         return request
 
-    def _archive_message(self, message: dict[str, Any], coalesced_into: str | None = None) -> None:
-        """Keep a copy of every accepted request, so state can be rebuilt if orchestrator.json is lost."""
-        archive = self.paths.inbox / "consumed" / f"{message['id']}.json"
-        if not archive.exists():
+    def _index_requests(self) -> None:
+        """Rebuild the lookup tables for coalescing and for ids already accepted."""
+        self._open_work = {}
+        self._seen_duplicates = {}
+        for request in self._state.requests.values():
+            for duplicate in request.duplicate_ids:
+                self._seen_duplicates[duplicate] = request.id
+            if request.status in OPEN_REQUEST_STATUSES:
+                self._open_work[(request.agent, request.subject, request.body)] = request.id
+
+    def _move_consumed(self) -> None:
+        """Move accepted inbox files to ``inbox/consumed/``, after their state is on disk."""
+        consumed = self.paths.inbox / "consumed"
+        consumed.mkdir(exist_ok=True)
+        for path, message, coalesced_into in self._consumed_pending:
             try:
-                write_json(archive, {**message, "coalesced_into": coalesced_into}, fsync=False)
-            except StateWriteError as exc:
-                self._write_failed(exc)
+                if coalesced_into:
+                    write_json(consumed / path.name, {**message, "coalesced_into": coalesced_into}, fsync=False)
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(path, consumed / path.name)
+            except FileNotFoundError:
+                continue
+            except (OSError, StateWriteError) as exc:
+                log.warning("could not move inbox file %s to consumed/: %s", path, exc)
+        self._consumed_pending = []
 
     def _changed_request(self, request: Request) -> None:
         request.updated_at = clock.now()
@@ -469,8 +508,7 @@ class Orchestrator(RecoveryMixin):
                 request.agent, request.subject, request.body, priority=request.priority,
                 sender=f"retry of {request.id}", plan_task=request.plan_task, branch=request.branch,
             )
-            new = self._accept(message)
-            self.flush(force=True)
+            new = self._submit(message)
             copy = new.model_copy(deep=True)
         self._publish()
         return copy
@@ -564,10 +602,10 @@ class Orchestrator(RecoveryMixin):
             return []
 
     def _ingest_inbox(self) -> None:
-        files = self._inbox_files()
+        pending = {path for path, _, _ in self._consumed_pending}
+        files = [path for path in self._inbox_files() if path not in pending]
         if not files:
             return
-        consumed: list[Path] = []
         commands: list[tuple[Path, dict[str, Any]]] = []
         accepted: list[tuple[Path, dict[str, Any]]] = []
         for path in files:
@@ -595,12 +633,8 @@ class Orchestrator(RecoveryMixin):
         # Ids made in the same second do not sort by time, so order by creation time.
         accepted.sort(key=lambda item: (float(item[1].get("created_at") or 0), item[0].name))
         for path, message in accepted:
-            self._accept(message)
-            consumed.append(path)
-        if consumed:
-            self.flush(force=True)
-            for path in consumed:
-                path.unlink(missing_ok=True)
+            request = self._accept(message)
+            self._consumed_pending.append((path, message, request.id if request.id != message["id"] else None))
         for path, message in commands:
             path.unlink(missing_ok=True)
             self._run_command(message)
@@ -635,7 +669,9 @@ class Orchestrator(RecoveryMixin):
 
     def _start_runs(self, now: float) -> None:
         limits = self.settings.limits
-        self._start_tokens = min(1.0, self._start_tokens + (now - self._last_token_time) * limits.start_rate)
+        # A token bucket: bursts up to one tick's worth of starts, never more than start_rate per second.
+        capacity = max(1.0, limits.start_rate * TICK_SECONDS)
+        self._start_tokens = min(capacity, self._start_tokens + (now - self._last_token_time) * limits.start_rate)
         self._last_token_time = now
         busy = {live.record.agent for live in self._live.values()}
         # An agent whose last run is still being committed and checked must not start the next one.
@@ -713,8 +749,9 @@ class Orchestrator(RecoveryMixin):
             request.runs.append(run_id)
             request.branch = info.branch or request.branch
             self._state.runs[run_id] = RunStatus.STARTING.value
+            # run.json and request.json are on disk before the process exists; a restart finds the
+            # run folder even if orchestrator.json was not written yet, so no request starts twice.
             self._changed_request(request)
-            self.flush(force=True)  # the run is on disk before its process exists: never started twice
         except StateWriteError as exc:
             self._write_failed(exc)
             request.status = RequestStatus.QUEUED
@@ -736,6 +773,7 @@ class Orchestrator(RecoveryMixin):
             self._finished[run_id] = record
             self._notices.append(RunFinished(record.model_copy(deep=True)))
             return
+        self._urgent_flush = True
         record.pid = handle.pid
         record.pid_create_time = handle.create_time
         record.node = handle.node
@@ -856,6 +894,7 @@ class Orchestrator(RecoveryMixin):
         self._after_run(record)
 
     def _remember_finished(self, record: RunRecord) -> None:
+        self._urgent_flush = True
         self._state.runs[record.id] = record.status.value
         self._finished[record.id] = record
         while len(self._finished) > RECENT_FINISHED_RUNS:
@@ -881,7 +920,7 @@ class Orchestrator(RecoveryMixin):
                 self._changed_request(request)
             if record.stop_requested == "stall" and self.settings.agents.get(record.agent, None) is not None:
                 if self.settings.agents[record.agent].stall_action == "retry" and not request.sender.startswith("stall retry"):
-                    self._accept(new_request_message(
+                    self._submit(new_request_message(
                         request.agent, request.subject, request.body, priority=request.priority,
                         sender=f"stall retry of {request.id}", plan_task=request.plan_task, branch=request.branch,
                     ))
@@ -1035,10 +1074,10 @@ class Orchestrator(RecoveryMixin):
                 self._dirty_state = False
                 self._last_state_flush = now
                 self._write_recovered()
+                if self._consumed_pending:
+                    self._move_consumed()
             except StateWriteError as exc:
                 self._write_failed(exc)
-                if force:
-                    raise
         pending = getattr(self, "_pending_agent_writes", set())
         if pending and (force or now - self._last_agent_flush >= STATE_FLUSH_SECONDS):
             for name in list(pending):

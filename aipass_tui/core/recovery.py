@@ -43,8 +43,46 @@ class RecoveryMixin:
     paths: Any
     repo: Path
 
+    def _discover_unindexed_runs(self) -> None:
+        """Add run folders that orchestrator.json does not list yet (their start was not flushed)."""
+        try:
+            entries = [e for e in os.scandir(self.paths.runs) if e.is_dir() and e.name not in self._state.runs]
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            run_dir = Path(entry.path)
+            try:
+                record = read_model(run_dir / "run.json", RunRecord)
+            except StateError as exc:
+                self._notify("error", "Run record unreadable", str(exc), run_id=entry.name)
+                continue
+            if record is None:
+                continue  # the orchestrator stopped before writing run.json, so nothing was started
+            request = self._state.requests.get(record.request)
+            if request is None:
+                try:
+                    request = read_model(run_dir / "request.json", Request)
+                except StateError:
+                    request = None
+                if request is None:
+                    continue
+                self._state.seq += 1
+                request.seq = self._state.seq
+                self._state.requests[request.id] = request
+            self._state.runs[record.id] = record.status.value
+            if record.id not in request.runs:
+                request.runs.append(record.id)
+            if record.status in FINAL_RUN_STATUSES:
+                continue
+            request.run = record.id
+            request.status = RequestStatus.RUNNING
+            self._dirty_state = True
+            log.info("found run %s of request %s that orchestrator.json did not list yet", record.id, request.id)
+        self._index_requests()
+
     def _reattach(self) -> None:
         """Re-attach live runs, finalize the ones that ended, and resolve runs that never started."""
+        self._discover_unindexed_runs()
         for run_id, status in list(self._state.runs.items()):
             if status not in (RunStatus.STARTING.value, RunStatus.RUNNING.value):
                 continue

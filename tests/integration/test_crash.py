@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from aipass_tui.core.orchestrator import new_request_message
-from aipass_tui.core.store import Paths, write_json
+from aipass_tui.core.store import Paths, read_lock_info, write_json
 from tests.conftest import write_config
 
 REQUESTS = 240
@@ -52,8 +52,15 @@ def test_kill_nine_at_random_points_runs_each_request_once(repo: Path) -> None:
             [sys.executable, "-m", "aipass_tui", "work", "--until-idle", "--repo", str(repo)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
+        # Kill at a random moment after the orchestrator took its lock, so each kill lands
+        # somewhere in real work rather than during interpreter start-up.
+        lock_taken = time.monotonic() + 10
+        while time.monotonic() < lock_taken and proc.poll() is None:
+            if read_lock_info(paths.orchestrator_lock).get("pid") == proc.pid:
+                break
+            time.sleep(0.01)
         try:
-            proc.wait(timeout=rng.uniform(0.05, 0.6))
+            proc.wait(timeout=rng.uniform(0.0, 0.5))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()

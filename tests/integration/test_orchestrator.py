@@ -369,6 +369,7 @@ def test_run_that_never_started_is_queued_again(repo: Path, orchestrators: list)
     orchestrator = Orchestrator(repo, load_settings(repo), role="first")
     orchestrator.start()
     request = orchestrator.dispatch("quick", "start me")
+    orchestrator.flush(force=True)
     # Simulate a crash between recording the run and starting its process.
     state_path = repo / ".aipass/state/orchestrator.json"
     state = json.loads(state_path.read_text())
