@@ -1,9 +1,10 @@
 """CPU and memory sampling with psutil, limited to the CPUs and memory this process may use.
 
 A ``Sampler`` thread reads the machine once per interval and publishes a frozen
-``MetricsSnapshot``: total CPU against the usable CPUs (the affinity set, capped by a cgroup CPU
-quota), per-core CPU of the cores in the affinity set, memory (capped by a cgroup memory limit),
-and for each registered agent the CPU and RSS summed over its whole process tree.
+``MetricsSnapshot``. It contains the total CPU against the usable CPUs (the affinity set, capped
+by a cgroup CPU quota) and the per-core CPU of the cores in the affinity set. It also contains
+memory, capped by a cgroup memory limit, and each registered agent's CPU and RSS summed over its
+whole process tree.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class MetricsSnapshot:
 
     ``cpu_percent`` is 0-100 of the usable CPUs; ``per_core`` has one 0-100 value per core in
     the affinity set; ``mem_used`` and ``mem_total`` are bytes, capped by a cgroup memory
-    limit; ``history`` holds the last total-CPU values, oldest first, this one included.
+    limit; ``history`` contains the last total-CPU values, oldest first, this one included.
     """
 
     time: float
@@ -283,9 +284,9 @@ class _ProcessStat:
 def _scan_proc() -> dict[int, _ProcessStat] | None:
     """Read every ``/proc/<pid>/stat`` once: parent, start time, CPU time and RSS. None without /proc.
 
-    NOTE: One read per process instead of psutil's several keeps a sample of 500 processes
-    within its budget: with psutil.Process objects (stat and statm reads per process, plus a
-    scan for parents) a sample took about 100 ms on a 2-core VM, see benchmarks/bench_metrics.py.
+    NOTE: One read per process keeps a sample of 500 processes within its 40 ms budget. With
+    psutil.Process objects (stat and statm reads per process, plus a scan for parents) a sample
+    took 87-113 ms on a 2-core VM, and 11-23 ms this way (benchmarks/bench_metrics.py).
     """
     try:
         folder = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CommandResult:
-    """How a command ended. ``exit_code`` is negative when a signal ended it (as in ``subprocess``)."""
+    """The outcome of one command. ``exit_code`` is negative when a signal ended it (as in ``subprocess``)."""
 
     argv: tuple[str, ...]
     log_path: Path
@@ -29,10 +29,12 @@ class CommandResult:
     timed_out: bool
     seconds: float
     error: str | None = None
+    stopped: bool = False
+    """True when ``CommandRun.stop`` ended the command (the engine stopped), not the command itself."""
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.timed_out and self.exit_code == 0
+        return self.error is None and not self.timed_out and not self.stopped and self.exit_code == 0
 
     def describe(self, repo: Path) -> str:
         try:
@@ -43,6 +45,8 @@ class CommandResult:
             return f"failed: {self.error} (log: {where})"
         if self.timed_out:
             return f"timed out after {self.seconds:.1f} s; its process group was killed (log: {where})"
+        if self.stopped:
+            return f"stopped after {self.seconds:.1f} s because automation stopped (log: {where})"
         return f"exit {self.exit_code} in {self.seconds:.1f} s (log: {where})"
 
 
@@ -98,12 +102,13 @@ class CommandRun:
         except Exception as exc:  # noqa: BLE001 - the result must always be reported
             log.exception("automation command %s failed", self.argv)
             result = CommandResult(self.argv, self.log_path, None, False, time.monotonic() - started, str(exc))
-        finally:
-            self._finished.set()
+        # The command counts as running until its result is recorded, so waiters see the result.
         try:
             self.on_done(result)
         except Exception:
             log.exception("the automation command callback failed")
+        finally:
+            self._finished.set()
 
     def _execute(self, started: float) -> CommandResult:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,9 +132,15 @@ class CommandRun:
             self.pid = process.pid
             timed_out = self._wait(process, started)
             seconds = time.monotonic() - started
-            ending = "timed out" if timed_out else ("stopped" if self._stop_requested.is_set() else "exited")
+            if timed_out:
+                ending = "timed out"
+            elif self._stop_requested.is_set():
+                ending = "stopped"
+            else:
+                ending = "exited"
             out.write(f"\n# {ending} with status {process.returncode} after {seconds:.1f} s\n".encode())
-        return CommandResult(self.argv, self.log_path, process.returncode, timed_out, seconds)
+        stopped = not timed_out and self._stop_requested.is_set() and process.returncode != 0
+        return CommandResult(self.argv, self.log_path, process.returncode, timed_out, seconds, stopped=stopped)
 
     def _wait(self, process: subprocess.Popen[bytes], started: float) -> bool:
         """Wait for the process; return True when it ran out of time and was killed."""

@@ -52,8 +52,9 @@ class RepoWatches:
     def watch_inbox(self, on_request: Callable[[Path], None]) -> Subscription:
         """Call ``on_request(path)`` when a ``*.json`` file is created in or moved into the inbox.
 
-        Files that were already there when the watch started are not reported: the orchestrator
-        scans the inbox once at start. Consuming each file exactly once is the caller's job.
+        Files that were already there when the watch started are not reported, so the
+        orchestrator must scan the inbox once at start. A file may be reported more than once
+        (rewritten in place), so consuming each file exactly once is the caller's job.
         """
 
         def changed(change: FileChange) -> None:

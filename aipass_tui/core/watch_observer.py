@@ -2,9 +2,9 @@
 
 One save produces several file events (create, modify, close, a rename from a temp file, an
 editor's swap files). ``Watcher`` turns them into one ``FileChange`` per path after a short
-quiet period, drops editor swap and backup files and our own temp files, reports a rename onto
-a path as a modification of that path, and drops changes to paths that ``suppress`` marked as
-our own writes. It watches only the directories that each subscription plans, and follows
+quiet period. It drops editor swap and backup files, our own temp files, and changes to paths
+that ``suppress`` marked as our own writes. A rename onto a path counts as a modification of
+that path. It watches only the directories that each subscription plans, and follows
 directories that are created or deleted later.
 """
 
@@ -96,9 +96,9 @@ def is_ignored_name(name: str) -> bool:
 class FileChange:
     """One debounced change of one file.
 
-    A file that arrived by a rename (an atomic save: temp file renamed over the target, or a
-    file moved in) is reported as ``modified`` with ``src_path`` set; the path it left is
-    reported as ``moved`` with ``dest_path`` set.
+    A file that arrived by a rename is reported as ``modified`` with ``src_path`` set. That
+    covers atomic saves (a temp file renamed over the target) and files moved in. The path the
+    file left is reported as ``moved`` with ``dest_path`` set.
     """
 
     path: Path
@@ -128,7 +128,7 @@ ChangeCallback = Callable[[FileChange], None]
 
 
 class Subscription:
-    """What one ``Watcher.watch`` or ``watch_globs`` call watches and whom it calls back."""
+    """The watched folders and the callback of one ``Watcher.watch`` or ``watch_globs`` call."""
 
     def __init__(
         self,
@@ -211,8 +211,8 @@ class Watcher:
     (hand work to a queue or another thread).
 
     ``observer_factory`` builds the observer (default: watchdog's native one, inotify on Linux).
-    When it cannot add a watch because inotify is out of watches or instances or unsupported,
-    the path and every later one is watched by a ``PollingObserver`` instead, and
+    Inotify may be out of watches or instances, or unsupported. When the observer cannot add a
+    watch for that reason, a ``PollingObserver`` watches that path and every later one. Then
     ``on_fallback`` is called once with a message that names the path, the cause and the fix.
     """
 
@@ -313,8 +313,8 @@ class Watcher:
         ``patterns`` are globs relative to ``path`` (for example ``"*.json"`` or
         ``"**/*.json"``); without them every file counts. A recursive watch skips folders named
         in ``exclude_dirs`` and folders for which ``skip_dir`` returns True, and ``ignore``
-        drops more files. A folder that does not exist yet is
-        watched from its nearest existing ancestor until it appears.
+        drops more files. A folder that does not exist yet is watched from its nearest existing
+        ancestor until it appears.
         """
         root = absolute(path)
         globs = GlobSet(root, patterns) if patterns else None
@@ -428,13 +428,13 @@ class Watcher:
             with self._lock:
                 if not subscription.active or not self._started:
                     return
-                wanted = set(subscription.planner())
-                if wanted == subscription.entries:
+                planned = set(subscription.planner())
+                if planned == subscription.entries:
                     break
-                for entry in subscription.entries - wanted:
+                for entry in subscription.entries - planned:
                     self._detach(subscription, entry)
                     added_all.discard(entry)
-                for entry in sorted(wanted - subscription.entries, key=lambda item: str(item.path)):
+                for entry in sorted(planned - subscription.entries, key=lambda item: str(item.path)):
                     if self._attach(subscription, entry):
                         added_all.add(entry)
         if report_existing:
@@ -569,7 +569,7 @@ class Watcher:
 
 
 def fallback_message(path: Path | None, exc: OSError | None, interval: float) -> str:
-    """Describe a fall back to polling: which path, why, and how to allow more inotify watches."""
+    """Describe a fallback to polling: which path, the cause, and how to allow more inotify watches."""
     where = f"{path}" if path is not None else "files"
     if exc is None:
         why = "this platform has no native file event API that watchdog can use"

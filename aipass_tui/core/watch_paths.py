@@ -1,10 +1,10 @@
 """Path globs and the smallest set of directories that a set of globs needs watched.
 
-Glob syntax, anchored at a base directory (usually the repository root), as in ``.gitignore``:
-``*`` and ``?`` match inside one path component, ``[abc]`` and ``[!abc]`` match one character,
-``**`` as a whole component matches any number of components (zero included), and a trailing
-``/`` means everything inside that directory. A glob also matches every path below a directory
-it matches, so ``src/auth`` covers ``src/auth/login.py``.
+Globs are anchored at a base directory (usually the repository root) and follow
+``.gitignore``. ``*`` and ``?`` match inside one path component, and ``[abc]`` and ``[!abc]``
+match one character. ``**`` as a whole component matches any number of components (zero
+included), and a trailing ``/`` means everything inside that directory. A glob also matches
+every path below a directory it matches, so ``src/auth`` covers ``src/auth/login.py``.
 """
 
 from __future__ import annotations

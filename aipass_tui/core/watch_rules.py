@@ -3,9 +3,9 @@
 A rule fires on file events under globs relative to the repository (debounced per rule, so a
 burst of changes fires once with all their paths) or on a schedule (``every`` interval, or
 daily ``at`` a local "HH:MM"). It then dispatches a request, shows a notification, or runs a
-command (an argv list, never through a shell, with a time limit; its output is kept in
-``.aipass/logs/automation/``). Rules can be enabled and disabled at runtime; the enabled flags
-and what each rule last did are kept in ``.aipass/state/automation.json``.
+command. A command is an argv list, never run through a shell, with a time limit, and its
+output is kept in ``.aipass/logs/automation/``. Rules can be enabled and disabled at runtime.
+The enabled flags and what each rule last did are kept in ``.aipass/state/automation.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Callable, Literal, Protocol, Sequence
 from aipass_tui.config import AutomationRule
 from aipass_tui.core.store import CorruptStateError, Paths, StateError, read_json
 from aipass_tui.core.watch_command import CommandResult, CommandRun
-from aipass_tui.core.watch_observer import FileChange, Subscription, Watcher
+from aipass_tui.core.watch_observer import FileChange, Subscription, Watcher, absolute
 from aipass_tui.core.watch_paths import GlobError, GlobSet
 from aipass_tui.core.watch_timers import DeadlineScheduler
 
@@ -33,7 +33,7 @@ Level = Literal["info", "warning", "error"]
 
 
 class Actions(Protocol):
-    """What a rule's action calls; the orchestrator provides it."""
+    """The operations a rule's action calls, provided by the orchestrator."""
 
     def dispatch(self, agent: str, subject: str, body: str, sender: str) -> Any:
         """Queue a request for ``agent``, exactly as ``aipass-tui dispatch`` does."""
@@ -358,7 +358,7 @@ class AutomationEngine:
         matches = change.kind in rule.events or (change.src_path is not None and "moved" in rule.events)
         if not matches:
             return
-        relative = change.path.relative_to(self.paths.repo.absolute()).as_posix()
+        relative = change.path.relative_to(absolute(self.paths.repo)).as_posix()
         now = time.monotonic()
         with self._lock:
             if not state.enabled:
@@ -421,7 +421,7 @@ class AutomationEngine:
         command.start()
 
     def _command_done(self, state: _RuleState, result: CommandResult) -> None:
-        self._finish(state, result.describe(self.paths.repo), failed=not result.ok)
+        self._finish(state, result.describe(self.paths.repo), failed=not result.ok and not result.stopped)
 
     def _finish(self, state: _RuleState, result: str, failed: bool = False) -> None:
         with self._lock:

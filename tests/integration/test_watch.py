@@ -175,17 +175,17 @@ def test_watcher_write_json_not_reported(tmp_path, watcher):
 
 
 def test_deleted_and_moved_away(tmp_path, watcher):
-    gone = tmp_path / "gone.txt"
+    deleted = tmp_path / "deleted.txt"
     moved = tmp_path / "moved.txt"
-    gone.write_text("x")
+    deleted.write_text("x")
     moved.write_text("x")
     outside = tmp_path.parent / f"{tmp_path.name}-outside"
     outside.mkdir()
     recorder = Recorder()
     watcher.watch(tmp_path, recorder)
-    gone.unlink()
+    deleted.unlink()
     os.rename(moved, tmp_path / "renamed.txt")
-    assert recorder.wait_path(gone).kind == "deleted"
+    assert recorder.wait_path(deleted).kind == "deleted"
     change = recorder.wait_path(moved)
     assert change.kind == "moved"
     assert change.dest_path == tmp_path / "renamed.txt"

@@ -272,4 +272,8 @@ def test_stop_ends_running_commands(repo, watcher):
     assert started()
     engine.stop()
     assert engine.wait_idle(DEADLINE)
-    assert not engine.rules()[0].running
+    status = engine.rules()[0]
+    assert not status.running
+    assert status.last_result is not None
+    assert status.last_result.startswith("stopped after")
+    assert actions.notified == []

@@ -1,4 +1,4 @@
-"""When inotify cannot add a watch, the Watcher polls instead and says so once."""
+"""When inotify cannot add a watch, the Watcher polls instead and reports it once."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_watch_limit_zero_polls_everything(tmp_path):
 
 # The child fills its file-descriptor table, so the kernel itself refuses inotify_init with
 # EMFILE. The fallback callback then frees the descriptors so that polling can read folders.
-KERNEL_REFUSAL = textwrap.dedent(
+KERNEL_EMFILE_SCRIPT = textwrap.dedent(
     """
     import os, resource, sys, threading
     from pathlib import Path
@@ -108,7 +108,7 @@ KERNEL_REFUSAL = textwrap.dedent(
 
 def test_kernel_refusal_falls_back(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-c", KERNEL_REFUSAL, str(tmp_path)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", KERNEL_EMFILE_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     summary, message = result.stdout.splitlines()[:2]

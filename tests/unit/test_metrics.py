@@ -98,7 +98,7 @@ def test_usable_cpus_v1_unlimited(tmp_path):
 
 
 def test_cgroup_mount_root_is_stripped(tmp_path):
-    # A container that sees only its own cgroup, bind-mounted at the mount point.
+    # A container whose own cgroup is bind-mounted at the mount point (the mount root is not "/").
     mount = tmp_path / "cg"
     mount.mkdir()
     (mount / "cpu.max").write_text("200000 100000\n")

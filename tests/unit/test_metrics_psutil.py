@@ -15,7 +15,7 @@ import pytest
 
 from aipass_tui.core.metrics import AgentUsage, PsutilReader, Sampler, affinity_cpus
 
-# The root sleeps; two children burn CPU. Only a sum over the whole tree sees the load.
+# The root sleeps while two children burn CPU, so only a sum over the whole tree shows the load.
 BURNER = textwrap.dedent(
     """
     import os, sys, time
@@ -126,8 +126,8 @@ def test_missing_and_exited_roots(use_proc_stat):
     assert first.agents["short"].rss_bytes > 0
     short.kill()
     short.wait()
-    gone = reader({"short": short.pid})
-    assert gone.agents["short"] == AgentUsage(0.0, 0)
+    exited = reader({"short": short.pid})
+    assert exited.agents["short"] == AgentUsage(0.0, 0)
     never = reader({"never": 2**22 + 12345})
     assert never.agents["never"] == AgentUsage(0.0, 0)
 
