@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 INBOX_DEBOUNCE = 0.05
 """Quiet time before an inbox file is reported; small, because a request should start within 200 ms."""
 
-OWNERSHIP_EXCLUDED_DIRS = DEFAULT_EXCLUDED_DIRS - {".aipass"}
-"""Folders never watched inside a worktree; ``.aipass`` is kept because an agent should not write there."""
+OWNERSHIP_EXCLUDED_DIRS = DEFAULT_EXCLUDED_DIRS
+"""Folder names never watched inside a worktree. ``.aipass`` is among them because an agent with
+``isolation = "shared"`` works in the repository itself, where run transcripts change all the time."""
 
 
 class WatchError(Exception):

@@ -213,6 +213,21 @@ def test_unwatch_ownership_stops_alerts(worktree, watches):
     assert calls.items == [("claude-a", Path("first.txt"))]
 
 
+def test_ownership_shared_repository(repo, watches):
+    # An agent with isolation = "shared" works in the repository, next to .aipass/.
+    calls = Calls()
+    watches.watch_ownership("shared", repo, ["src/**"], calls.add)
+    run_dir = Paths(repo).run_dir("r-1")
+    run_dir.mkdir(parents=True)
+    (run_dir / "stdout").write_text("transcript line\n")
+    (repo / "src" / "app.py").write_text("print('mine')\n")
+    (repo / "README.md").write_text("# not mine\n")
+    calls.wait_for_item(("shared", Path("README.md")))
+    (repo / "marker.txt").write_text("x")
+    calls.wait_for_item(("shared", Path("marker.txt")))
+    assert calls.items == [("shared", Path("README.md")), ("shared", Path("marker.txt"))]
+
+
 def test_ownership_bad_input(repo, watches, tmp_path):
     with pytest.raises(WatchError, match="does not exist"):
         watches.watch_ownership("ghost", tmp_path / "missing", ["src/**"], lambda agent, path: None)
