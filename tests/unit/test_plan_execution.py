@@ -22,7 +22,7 @@ from aipass_tui.core import clock
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
 from aipass_tui.core.models import Request, RequestStatus, RunRecord, RunStatus
 from aipass_tui.core.notices import PullChanged, RequestChanged, RunFinished, RunStarted, UserNotice
-from aipass_tui.core.plans import PlanError, PlanExecution, PlanHost, PlanInvalid, PlanStatus, TaskStatus
+from aipass_tui.core.plans import PlanError, PlanExecution, PlanHost, PlanInvalid, PlanStatus
 from aipass_tui.core.plans.state import PlanState, save_state
 from aipass_tui.core.store import Paths, write_json
 from tests.conftest import git, wait_until

@@ -208,6 +208,17 @@ def test_empty_prompt_and_title(settings: Settings, tmp_path: Path) -> None:
     ]
 
 
+def test_long_dependency_chain(settings: Settings) -> None:
+    tasks = "".join(
+        task(f"t{n}", "alice", f'["f{n}.txt"]', f'depends_on = ["t{n - 1}"]' if n else "") for n in range(1500)
+    )
+    assert validate(HEAD + tasks, settings, None, tracked=[]) == []
+    looped = HEAD + tasks.replace('id = "t0"', 'id = "t0"\ndepends_on = ["t1499"]', 1)
+    problems = validate(looped, settings, None, tracked=[])
+    assert len(problems) == 1
+    assert problems[0].message.startswith("phases[0].tasks[0].depends_on: dependency cycle t0 -> t1499 -> t1498")
+
+
 def test_duplicate_ids(settings: Settings, tmp_path: Path) -> None:
     text = HEAD + task("api", "alice", '["a/**"]') + task("api", "bob", '["b/**"]')
     assert problems_of(text, settings, None, tmp_path) == [

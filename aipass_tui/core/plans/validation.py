@@ -9,13 +9,15 @@ import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import ValidationError
 
 from aipass_tui.config import Settings
 from aipass_tui.core.plans import globs
+from aipass_tui.core.plans.dependencies import find_cycles
 from aipass_tui.core.plans.errors import PlanError
+from aipass_tui.core.plans.messages import BLANK_HINTS, EXAMPLES, FIELDS, describe, field_of, listing, owner
 from aipass_tui.core.plans.model import TASK_ID_RE, Plan
 from aipass_tui.core.plans.toml_positions import Loc, Position, PositionMap, scan
 
@@ -23,36 +25,6 @@ log = logging.getLogger(__name__)
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
-
-# How each field is written, shown when the field is missing or has the wrong type.
-_EXAMPLES = {
-    "title": 'title = "Add a login form"',
-    "goal": 'goal = "Users can sign in with a password"',
-    "success_criteria": 'success_criteria = ["pytest -q passes"]',
-    "phases": "a [[phases]] table with name, goal and at least one [[phases.tasks]] table",
-    "name": 'name = "Build"',
-    "tasks": "a [[phases.tasks]] table below this phase",
-    "id": 'id = "login-form"',
-    "agent": 'agent = "<a configured agent>"',
-    "prompt": 'prompt = """What to change, where, and how to check it"""',
-    "files": 'files = ["src/login/**", "tests/test_login.py"]',
-    "depends_on": 'depends_on = ["api"]',
-    "checks": 'checks = ["pytest -q tests/test_login.py"]',
-    "review": 'review = "manual" (or "auto")',
-    "phase.goal": 'goal = "The API returns the new fields"',
-}
-_FIELDS = {
-    "plan": ("title", "goal", "success_criteria", "phases"),
-    "phase": ("name", "goal", "tasks"),
-    "task": ("id", "agent", "title", "prompt", "files", "depends_on", "checks", "review"),
-}
-_BLANK_HINTS = {
-    "title": "write one line that says what it delivers",
-    "goal": "say what it achieves and how you will know",
-    "name": "give the phase a short name",
-    "prompt": "tell the agent what to change, in which files, and how to check that it is done",
-}
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -228,17 +200,17 @@ class _Checker:
         where = label(loc)
         kind = error["type"]
         if kind == "missing" and field:
-            example = _EXAMPLES.get(f"{_owner(loc)}.{field}") or _EXAMPLES.get(field, field)
+            example = EXAMPLES.get(f"{owner(loc)}.{field}") or EXAMPLES.get(field, field)
             prefix = f"{label(loc[:-1])}: " if loc[:-1] else ""
             self.add(loc[:-1], f"{prefix}missing required field {field!r}: add {example}", at_key=True)
         elif kind == "extra_forbidden" and field:
-            allowed = ", ".join(_FIELDS[_owner(loc)])
-            self.add(loc, f"{where}: unknown field {field!r}: check its spelling (the fields of a {_owner(loc)} are {allowed})", at_key=True)
+            allowed = ", ".join(FIELDS[owner(loc)])
+            self.add(loc, f"{where}: unknown field {field!r}: check its spelling (the fields of a {owner(loc)} are {allowed})", at_key=True)
         else:
             message = error["msg"]
             message = message[0].lower() + message[1:]
-            fix = _EXAMPLES.get(f"{_owner(loc)}.{_field_of(loc)}") or _EXAMPLES.get(_field_of(loc))
-            got = _describe(error.get("input"))
+            fix = EXAMPLES.get(f"{owner(loc)}.{field_of(loc)}") or EXAMPLES.get(field_of(loc))
+            got = describe(error.get("input"))
             self.add(loc, f"{where}: {message}, got {got}" + (f": write {fix}" if fix else ""))
 
     # Lenient view of the raw data, so later checks run even where the schema check failed
@@ -249,7 +221,7 @@ class _Checker:
         if not isinstance(phases, list):
             return tasks
         if not phases:
-            self.add(("phases",), "phases: the plan has no phases: add " + _EXAMPLES["phases"])
+            self.add(("phases",), "phases: the plan has no phases: add " + EXAMPLES["phases"])
         for p_index, phase in enumerate(phases):
             if not isinstance(phase, dict):
                 continue
@@ -277,7 +249,7 @@ class _Checker:
         value = table.get(field)
         if isinstance(value, str) and not value.strip():
             loc = base + (field,)
-            self.add(loc, f"{label(loc)}: empty {field}: {_BLANK_HINTS[field]}")
+            self.add(loc, f"{label(loc)}: empty {field}: {BLANK_HINTS[field]}")
 
     # Tasks: ids, agents, text, globs, checks
 
@@ -375,7 +347,7 @@ class _Checker:
                 loc = task.loc + ("depends_on", index)
                 target = by_id.get(dep)
                 if target is None:
-                    known = _listing(sorted(by_id))
+                    known = listing(sorted(by_id))
                     self.add(loc, f"{label(loc)}: unknown task {dep!r}: depend on one of {known}")
                 elif target.phase > task.phase:
                     self.add(
@@ -385,7 +357,7 @@ class _Checker:
                     )
                 elif dep not in edges:
                     edges.append(dep)
-        for cycle in _cycles(graph):
+        for cycle in find_cycles(graph):
             first = by_id[cycle[0]]
             loc = first.loc + ("depends_on",)
             chain = " -> ".join(cycle + [cycle[0]])
@@ -453,108 +425,6 @@ class _RawTask:
         self.id = data.get("id") if isinstance(data.get("id"), str) else None
         self.agent = data.get("agent") if isinstance(data.get("agent"), str) else None
         self.globs: list[tuple[int, str]] = []
-
-
-def _cycles(graph: dict[str, list[str]]) -> Iterable[list[str]]:
-    """Yield one cycle per strongly connected component that has one, in graph order."""
-    index_of: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-    counter = 0
-
-    def connect(node: str) -> None:
-        nonlocal counter
-        index_of[node] = low[node] = counter
-        counter += 1
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in graph.get(node, []):
-            if nxt not in index_of:
-                connect(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index_of[nxt])
-        if low[node] == index_of[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            components.append(component)
-
-    for node in graph:
-        if node not in index_of:
-            connect(node)
-
-    order = {node: n for n, node in enumerate(graph)}
-    found = []
-    for component in components:
-        members = set(component)
-        start = min(component, key=lambda n: order.get(n, len(order)))
-        if len(component) == 1 and start not in graph.get(start, []):
-            continue
-        found.append(_cycle_from(graph, start, members))
-    found.sort(key=lambda cycle: order.get(cycle[0], len(order)))
-    return found
-
-
-def _cycle_from(graph: dict[str, list[str]], start: str, members: set[str]) -> list[str]:
-    # Breadth-first search inside the component for the shortest way back to ``start``.
-    parents: dict[str, str | None] = {start: None}
-    queue = [start]
-    while queue:
-        node = queue.pop(0)
-        for nxt in graph.get(node, []):
-            if nxt == start:
-                path = [node]
-                while parents[path[-1]] is not None:
-                    path.append(parents[path[-1]])  # type: ignore[arg-type]
-                return list(reversed(path))
-            if nxt in members and nxt not in parents:
-                parents[nxt] = node
-                queue.append(nxt)
-    return [start]
-
-
-def _listing(names: list[str], limit: int = 12) -> str:
-    if not names:
-        return "(no task has an id yet)"
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _owner(loc: Loc) -> str:
-    keys = [part for part in loc[:-1] if isinstance(part, str)]
-    if keys[-2:] == ["phases", "tasks"] or (keys and keys[-1] == "tasks"):
-        return "task"
-    if keys and keys[-1] == "phases":
-        return "phase"
-    return "plan"
-
-
-def _field_of(loc: Loc) -> str:
-    for part in reversed(loc):
-        if isinstance(part, str):
-            return part
-    return ""
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
 
 
 def _end_position(text: str) -> Position:
