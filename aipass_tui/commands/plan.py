@@ -1,9 +1,10 @@
 """``aipass-tui plan``: create plans from templates, check, list, show and run them.
 
 ``new``, ``list``, ``show`` and ``check`` read and write plan files only. ``run``, ``retry``,
-``skip`` and ``abort`` change a plan's execution: when an orchestrator already runs on the
-repository (the cockpit or ``work``), they hand the change to it through the inbox; otherwise
-``run`` becomes the orchestrator itself until the plan completes or stops on a failure.
+``skip`` and ``abort`` change a plan's execution. When an orchestrator already runs on the
+repository (the cockpit or ``work``), they hand the change to it through the inbox. Otherwise
+``retry``, ``skip`` and ``abort`` take the orchestrator lock for a moment, and ``run`` becomes
+the orchestrator itself until the plan completes or stops on a failure.
 Exit codes: 0 success, 1 the operation failed (or the plan stopped on a failure), 2 bad usage or
 bad input.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HANDOVER_TIMEOUT = 60.0
-"""Seconds a command waits for the running orchestrator to answer."""
+"""Seconds a command waits for the reply of the running orchestrator."""
 FOLLOW_INTERVAL = 0.5
 """Seconds between two reads of a plan's state while following a plan run elsewhere."""
 
@@ -242,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{plan_id}: already completed")
         return EXIT_OK
     if state is not None and state.status == PlanStatus.ABORTED:
-        return _fail(f"plan {plan_id} was aborted; to run its tasks again, copy it to a new plan (a new file in {_shown(paths.plans)})", EXIT_FAILED)
+        return _fail(f"plan {plan_id} was aborted: to run its tasks again, copy it to a new plan file in {_shown(paths.plans)}", EXIT_FAILED)
     if lock_is_held(paths.orchestrator_lock):
         return _hand_over(paths, settings, path, plan_id, follow=args.headless)
     return _drive(paths, settings, path, plan_id)
@@ -322,7 +323,7 @@ def _drive(paths: Any, settings: Any, path: Path, plan_id: str) -> int:
         while execution.status == PlanStatus.RUNNING:
             host.pump(timeout=0.5)
     except KeyboardInterrupt:
-        print(f"{plan_id}: interrupted; its progress is saved, agents keep running, and `aipass-tui plan run {plan_id}` continues it", file=sys.stderr)
+        print(f"{plan_id}: interrupted. Its progress is saved and agents keep running: `aipass-tui plan run {plan_id}` continues it", file=sys.stderr)
         return 130
     finally:
         host.stop()

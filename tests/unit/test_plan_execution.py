@@ -1,8 +1,8 @@
 """PlanExecution against a stand-in orchestrator: phases, dependencies, failures, restarts.
 
-``FakeOrchestrator`` stands in for ``aipass_tui.core.orchestrator.Orchestrator`` with the same
-three methods a plan uses (``dispatch``, ``snapshot``, ``subscribe``): a queue with one run per
-agent and a global cap, whose runs end when the test says so. The plan code under test is real,
+``FakeOrchestrator`` replaces ``aipass_tui.core.orchestrator.Orchestrator`` here, with the
+three methods a plan uses (``dispatch``, ``snapshot``, ``subscribe``). It is a queue with one
+run per agent and a global cap, whose runs end when the test calls ``finish``. The plan code under test is real,
 and so are the files it writes. Runs of real agents in real repositories are covered by the
 integration tests of ``plan run``.
 """
@@ -29,7 +29,7 @@ from tests.conftest import git, wait_until
 
 
 class ProcessKilled(BaseException):
-    """Ends the test's 'process' at a chosen point, like kill -9 (so no except Exception sees it)."""
+    """Ends the test's 'process' at a chosen point, like kill -9, past every ``except Exception``."""
 
 
 class FakeOrchestrator:
@@ -287,7 +287,7 @@ def test_two_phases_with_three_parallel_tasks(repo: Path) -> None:
     assert h.events[-1] == "completed (4 of 4 tasks done)"
 
 
-def test_one_run_per_agent_is_left_to_the_queue(repo: Path) -> None:
+def test_queue_runs_one_per_agent(repo: Path) -> None:
     text = TWO_PHASES.replace('agent = "bob"', 'agent = "alice"').replace('agent = "carol"', 'agent = "alice"')
     h = Harness(repo, three_agents(SHARED), text)
     h.start()

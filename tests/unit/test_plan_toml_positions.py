@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aipass_tui.core.plans.toml_positions import Position, scan
 
 TEXT = '''# a comment
@@ -72,3 +75,10 @@ def test_duplicate_keys_are_recorded() -> None:
 def test_broken_text_does_not_raise() -> None:
     found = scan('a = [1, \n[[x]\nb = "unterminated\n{')
     assert found.key(("a",)) == Position(1, 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('[]{}"\'=.,#\n \\abc1')), max_size=80))
+def test_scan_never_raises(text: str) -> None:
+    found = scan(text)
+    assert found.end.line >= 1

@@ -3,9 +3,9 @@
 ``PlanExecution`` owns no process. It is given the plan, its saved state and an orchestrator
 (``dispatch``, ``snapshot``, ``subscribe``), and moves each task through
 ``pending -> dispatched -> running -> succeeded -> merged``, or to ``failed`` (which pauses the
-plan) or ``skipped``. Phases run in order; inside the current phase every task whose
-dependencies are done is dispatched at once, and the orchestrator's queue enforces one run per
-agent and the global cap.
+plan) or ``skipped``. Phases run in order. Inside the current phase, every task whose
+dependencies are done is dispatched at once, because the orchestrator's queue already enforces
+one run per agent and the global cap.
 
 A plan never dispatches a task twice. The request id is saved right after ``dispatch`` returns,
 and every request carries ``plan_task = "<plan-id>:<task-id>"`` and ``sender = <plan-id>``: if
@@ -68,7 +68,7 @@ MergeFunction = Callable[[str], dict[str, Any]]
 
 
 class PlanExecution(PullRequestTracking):
-    """Advances one plan; every public method is thread-safe."""
+    """The execution of one plan. Every public method is thread-safe."""
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class PlanExecution(PullRequestTracking):
         orchestrator: Orchestrating,
         **kwargs: Any,
     ) -> "PlanExecution":
-        """Load a plan (id or path) and its saved state; raise PlanError when either is unusable."""
+        """Load a plan (id or path) and its saved state. Raise PlanError when either is unusable."""
         path = resolve_plan(paths, ref)
         plan_id = check_plan_id(plan_id_for(path), path)
         plan = load_plan(path, settings, paths.repo)
@@ -188,7 +188,7 @@ class PlanExecution(PullRequestTracking):
         body = self._body(phase_index, phase, task)
         try:
             request = self.orchestrator.dispatch(task.agent, subject, body, sender=self.plan_id, plan_task=self.ref(task.id))
-        except Exception as exc:  # any refusal pauses the plan instead of ending the host
+        except Exception as exc:  # a refused dispatch pauses the plan instead of ending the host
             log.exception("plan %s: dispatching task %s failed", self.plan_id, task.id)
             task_state.agent = task.agent
             self._fail(task_state, f"could not dispatch it to {task.agent}: {exc}")
@@ -236,7 +236,7 @@ class PlanExecution(PullRequestTracking):
         return list(self.settings.git.checks)
 
     def _advance(self) -> None:
-        """Move the current phase to the first one with a task not done; complete the plan after the last."""
+        """Move to the first phase that has a task not done, or complete the plan after the last phase."""
         if self.state.status != PlanStatus.RUNNING:
             return
         index = next(
@@ -317,7 +317,7 @@ class PlanExecution(PullRequestTracking):
                 return
 
     def on_request_finished(self, request: Request, run_status: RunStatus | str | None, message: str | None = None) -> None:
-        """Record the outcome of a task's request; a failure pauses the plan."""
+        """Record the outcome of a task's request. A failure pauses the plan."""
         with self._lock:
             task_state = self._task_of_request(request.id)
             if task_state is None or not task_state.open:
@@ -359,7 +359,7 @@ class PlanExecution(PullRequestTracking):
         self._adopt(task_state, retry, f"stalled; continues in request {retry.id}")
         return True
 
-    # Catching up with what happened while nobody listened
+    # Catching up after missed notices
 
     def resync(self) -> None:
         """Compare every unfinished task with the orchestrator and the pull request files."""
@@ -443,7 +443,7 @@ class PlanExecution(PullRequestTracking):
             self.step()
 
     def abort(self) -> None:
-        """Stop the plan: nothing more is dispatched; requests already queued or running go on."""
+        """Stop the plan: nothing more is dispatched, but requests already queued or running go on."""
         with self._lock:
             if self.state.status in (PlanStatus.COMPLETED, PlanStatus.ABORTED):
                 raise PlanError(f"plan {self.plan_id} is already {self.state.status.value}")

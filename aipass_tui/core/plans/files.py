@@ -139,8 +139,8 @@ def find_task(paths: Paths, settings: Settings, plan_task: str) -> tuple[Plan, T
 def task_globs(paths: Paths, settings: Settings, plan_task: str) -> list[str] | None:
     """Return the globs a plan task may change, or None when the task is unknown.
 
-    The globs recorded when the task was last dispatched win, because they are the ones the
-    agent was given; a task never dispatched falls back to the plan file.
+    The globs recorded when the task was last dispatched come first, because the agent was
+    given those. For a task never dispatched, the globs come from the plan file.
     """
     plan_id, task_id = split_task_ref(plan_task)
     state = _state_for(paths, plan_id)
@@ -151,9 +151,9 @@ def task_globs(paths: Paths, settings: Settings, plan_task: str) -> list[str] | 
 
 
 def allowed_globs(paths: Paths, settings: Settings) -> Callable[[Request], list[str] | None]:
-    """Return the function the git flow asks for the globs a request may change.
+    """Return the function that gives the git flow the globs a request may change.
 
-    A request without a plan task has no limit (None); a request of an unknown plan task is
+    A request without a plan task has no limit (None). A request of an unknown plan task is
     limited to nothing, so every file it changes is shown as a violation.
     """
 

@@ -10,10 +10,10 @@ A glob is a path relative to the repository root, split on ``/`` into segments:
 - a trailing ``/`` means everything below that folder (``src/`` is ``src/**``);
 - every other character matches itself, case-sensitively, as git compares paths on Linux.
 
-Two globs overlap when some path matches both. ``overlap_example`` decides that exactly by
-searching the product of the two patterns as automata, so it also finds overlaps that no file in
-the repository shows yet (``src/**`` and ``src/a.py``) and rejects pairs that only look alike
-(``src/*.py`` and ``src/x/*`` never match the same path).
+Two globs overlap when some path matches both. ``overlap_example`` decides that exactly, by
+searching the product of the two patterns as automata. So it also finds overlaps that no file
+in the repository shows yet (``src/**`` and ``src/a.py``), and it rejects pairs that only look
+alike (``src/*.py`` and ``src/x/*`` never match the same path).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _NICE = "abcdefghijklmnopqrstuvwxyz0123456789_"
 
 
 class GlobError(ValueError):
-    """A glob is invalid; the message says what is wrong and how to write it."""
+    """An invalid glob. The message names the problem and how to write the glob."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,7 @@ def _is_literal(token: Token) -> bool:
 
 
 def parse(text: str) -> Glob:
-    """Parse and normalize a glob; raise GlobError for an empty, absolute or escaping one."""
+    """Parse and normalize a glob. Raise GlobError for an empty, absolute or escaping one."""
     if not isinstance(text, str) or not text.strip():
         raise GlobError("empty glob: write a path relative to the repository root, for example 'src/**'")
     if text != text.strip():

@@ -1,8 +1,8 @@
 """Runs the plans of one orchestrator: its notices go to every plan, on a thread of the host's own.
 
-The orchestrator calls subscribers on its tick thread, where they must only store notices, so
-``PlanHost`` queues them and ``pump`` applies them (and dispatches) elsewhere: on the host's
-thread after ``start_thread``, or in a loop of the caller's, as ``plan run --headless`` does.
+The orchestrator calls subscribers on its tick thread, where they must only store notices. So
+``PlanHost`` queues them, and ``pump`` applies them (and dispatches) on another thread: the
+host's own after ``start_thread``, or the caller's, as ``plan run --headless`` does.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class PlanHost:
             return list(self._executions.values())
 
     def resume(self) -> list[str]:
-        """Host every plan whose saved state is running or paused; return their ids."""
+        """Host every plan whose saved state is running or paused, and return their ids."""
         resumed = []
         for state_file in sorted(self.paths.plan_state.glob("*.json")):
             plan_id = state_file.stem

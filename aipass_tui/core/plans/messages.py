@@ -6,7 +6,7 @@ from typing import Any
 
 from aipass_tui.core.plans.toml_positions import Loc
 
-# How each field is written, shown when the field is missing or has the wrong type.
+# An example of each field, shown when the field is missing or has the wrong type.
 EXAMPLES = {
     "title": 'title = "Add a login form"',
     "goal": 'goal = "Users can sign in with a password"',
@@ -37,7 +37,7 @@ BLANK_HINTS = {
 
 
 def listing(names: list[str], limit: int = 12) -> str:
-    """Join at most ``limit`` names with commas, and say how many more there are."""
+    """Join at most ``limit`` names with commas and count the rest."""
     if not names:
         return "(no task has an id yet)"
     shown = ", ".join(names[:limit])

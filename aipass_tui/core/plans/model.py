@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# A plan id is the file name's "<PREFIX>-<NNNN>" part; a file with another name uses its stem.
+# A plan id is the "<PREFIX>-<NNNN>" part of the file name. A file named otherwise uses its stem.
 PLAN_FILE_RE = re.compile(r"^(?P<prefix>[A-Z][A-Z0-9]*)-(?P<number>\d{4,})(?:_(?P<slug>.*))?$")
 PLAN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TASK_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -34,7 +34,7 @@ class Task(_Strict):
     title: str
     """One line: the subject of the request and of the pull request."""
     prompt: str
-    """What the agent should do; sent as the request's body."""
+    """The instructions for the agent, sent as the body of the request."""
     files: list[str]
     """Globs relative to the repository root of the files the task may change."""
     depends_on: list[str] = Field(default_factory=list)
@@ -42,11 +42,11 @@ class Task(_Strict):
     checks: list[str] | None = None
     """Commands that replace the configured checks for this task's pull request."""
     review: Literal["manual", "auto"] = "manual"
-    """``manual``: a person merges the pull request; ``auto``: merged when its checks pass."""
+    """``manual``: a person merges the pull request. ``auto``: it is merged when its checks pass."""
 
 
 class Phase(_Strict):
-    """``[[phases]]``: tasks that run in parallel; phases run one after the other."""
+    """``[[phases]]``: tasks that run in parallel. Phases run one after the other."""
 
     name: str
     goal: str
@@ -84,7 +84,7 @@ def task_ref(plan_id: str, task_id: str) -> str:
 
 
 def split_task_ref(ref: str) -> tuple[str, str]:
-    """Split ``<plan-id>:<task-id>``; raise ValueError naming the value when it is malformed."""
+    """Split ``<plan-id>:<task-id>``. Raise ValueError naming the value when it is malformed."""
     plan_id, sep, task_id = ref.rpartition(":")
     if not sep or not plan_id or not task_id:
         raise ValueError(f"invalid plan task {ref!r}: expected '<plan-id>:<task-id>', for example 'FPLAN-0001:api'")

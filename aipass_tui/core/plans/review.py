@@ -28,7 +28,7 @@ _CHECK_FAILED = ("failed", "timed_out", "error")
 
 
 class PullRequestTracking:
-    """Methods of PlanExecution that follow pull requests; they use its state and helpers."""
+    """Methods of PlanExecution that follow pull requests, using its state and helpers."""
 
     def on_pull_changed(self, pull: dict[str, Any]) -> None:
         """Follow the pull request of a task: merged, closed, conflicting, or ready to merge itself."""
@@ -96,8 +96,8 @@ class PullRequestTracking:
                 f"aipass-tui pr merge {pull_id} --allow-violations, or retry the task",
             )
             return
-        # Each head of a pull request is merged at most once per process; after a restart the
-        # pull request file tells whether that merge happened.
+        # Each head of a pull request is merged at most once per process. After a restart, the
+        # status in the pull request file shows whether that merge happened.
         key = f"{pull_id}@{pull.get('head', '')}"
         if key in self._merge_attempts:
             return

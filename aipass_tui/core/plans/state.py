@@ -31,7 +31,7 @@ class TaskStatus(StrEnum):
 
 
 class TaskState(BaseModel):
-    """Progress of one task; ``requests`` keeps the request of every attempt, oldest first."""
+    """Progress of one task. ``requests`` lists the request of every attempt, oldest first."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -86,7 +86,7 @@ def state_path(paths: Paths, plan_id: str) -> Path:
 
 
 def load_state(paths: Paths, plan_id: str) -> PlanState | None:
-    """Read a plan's execution state; raise PlanError when the file is unreadable (it is moved aside)."""
+    """Read a plan's execution state. Raise PlanError when the file is unreadable (it is moved aside)."""
     path = state_path(paths, plan_id)
     try:
         return read_model(path, PlanState)

@@ -3,8 +3,8 @@
 Templates are TOML files found, first match wins, in the repository's
 ``.aipass/plans/templates/``, in the installed package (``aipass_tui/plan_templates/``, the
 project's ``plans/`` folder shipped in the wheel), and in ``plans/`` of a source checkout. A
-template's name is its file stem; its plans are numbered under the stem in capitals with
-anything but letters and digits removed (``bugfix.toml`` makes ``BUGFIX-0001``).
+template's name is its file stem. Its plans are numbered under the stem in capitals, without
+anything but letters and digits (``bugfix.toml`` makes ``BUGFIX-0001``).
 
 Placeholders replaced in a template: ``{title}`` (escaped for a double-quoted TOML string, so
 put it only inside one), ``{date}`` (YYYY-MM-DD), ``{number}`` (``0007``), ``{id}``
@@ -63,7 +63,7 @@ def template_dirs(paths: Paths) -> list[tuple[str, Path]]:
 
 
 def list_templates(paths: Paths) -> dict[str, Template]:
-    """Return the available templates by lower-case name; a repository template hides a shipped one."""
+    """Return the available templates by lower-case name. A repository template hides a shipped one."""
     found: dict[str, Template] = {}
     for source, folder in template_dirs(paths):
         if not folder.is_dir():
@@ -76,7 +76,7 @@ def list_templates(paths: Paths) -> dict[str, Template]:
 
 
 def find_template(paths: Paths, name: str) -> Template:
-    """Return the template called ``name`` (case-insensitive); raise PlanError listing the others."""
+    """Return the template called ``name`` (case-insensitive). Raise PlanError listing the others."""
     templates = list_templates(paths)
     template = templates.get(name.lower())
     if template is None:
@@ -107,7 +107,7 @@ def toml_escape(text: str) -> str:
 
 
 def render(text: str, *, title: str, plan_id: str, number: int, agents: list[str], date: str | None = None) -> str:
-    """Fill a template's placeholders; other braces (TOML inline tables) are left alone."""
+    """Fill a template's placeholders, leaving other braces (TOML inline tables) alone."""
     first = agents[0] if agents else NO_AGENT
     second = agents[1] if len(agents) > 1 else first
     values = {
@@ -122,7 +122,7 @@ def render(text: str, *, title: str, plan_id: str, number: int, agents: list[str
 
 
 def check_title(title: str) -> str:
-    """Return the stripped title; raise PlanError when it is empty, multi-line or too long."""
+    """Return the stripped title. Raise PlanError when it is empty, multi-line or too long."""
     stripped = title.strip()
     if not stripped:
         raise PlanError("empty plan title: give the plan a title, for example 'Add a login form'")

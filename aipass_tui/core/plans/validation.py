@@ -28,7 +28,7 @@ _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem of a plan file; ``loc`` is the path of the field, as in pydantic errors."""
+    """One problem of a plan file. ``loc`` is the path of the field, as in pydantic errors."""
 
     file: str
     line: int
@@ -41,7 +41,7 @@ class Problem:
 
 
 class PlanInvalid(PlanError):
-    """A plan file has problems; ``problems`` lists them all."""
+    """Problems of a plan file, all of them in ``problems``."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
@@ -89,8 +89,8 @@ def validate(
     """Return every problem of a plan, sorted by position.
 
     ``path_or_text`` is a Path to read, or the TOML text itself (named ``filename`` in the
-    messages). ``tracked`` lists the repository's files, to show example paths of overlapping
-    globs; when None they are read with ``git ls-files``.
+    messages). ``tracked`` lists the repository's files, which give example paths of
+    overlapping globs and tell folders from files. When it is None, ``git ls-files`` lists them.
     """
     return check(path_or_text, settings, repo, filename=filename, tracked=tracked)[1]
 
@@ -103,7 +103,7 @@ def check(
     filename: str | None = None,
     tracked: list[str] | None = None,
 ) -> tuple[Plan | None, list[Problem]]:
-    """Validate a plan; return the parsed plan (None when it has problems) and the problems."""
+    """Validate a plan, and return the parsed plan (None when it has problems) and the problems."""
     if isinstance(path_or_text, Path):
         name = filename or str(path_or_text)
         try:
@@ -123,7 +123,7 @@ def check(
 
 
 def load_plan(path: Path, settings: Settings, repo: Path | None) -> Plan:
-    """Read and validate a plan file; raise PlanInvalid listing every problem."""
+    """Read and validate a plan file. Raise PlanInvalid listing every problem."""
     plan, problems = check(path, settings, repo)
     if problems or plan is None:
         raise PlanInvalid(problems)
