@@ -59,6 +59,7 @@ from aipass_tui.core.workspace import WorkspaceError, WorkspaceInfo
 __all__ = [
     "GitWorkspace",
     "find_violations",
+    "list_pull_summaries",
     "merge_pull",
     "repo_lock_holder",
     "RepoLock",
@@ -492,6 +493,28 @@ class GitWorkspace:
             run_git(path, "clean", "-d", "--force", "--quiet")
             log.warning("discarded %d files the checks changed in %s: %s", len(changed), path, ", ".join(changed[:10]))
         return changed
+
+
+def list_pull_summaries(repo: Path) -> list[dict[str, Any]]:
+    """Return one short record per pull request of ``repo`` (for ``aipass-tui status``), oldest first."""
+    store = PullStore(Paths(repo))
+    return [
+        {
+            "id": pull.id,
+            "agent": pull.agent,
+            "title": pull.title,
+            "status": pull.status.value,
+            "branch": pull.branch,
+            "target": pull.target,
+            "files": len(pull.files),
+            "additions": pull.additions,
+            "deletions": pull.deletions,
+            "checks": pull.checks_summary,
+            "created_at": pull.created_at,
+            "updated_at": pull.updated_at,
+        }
+        for pull in store.list()
+    ]
 
 
 # Commands ------------------------------------------------------------------------------------

@@ -175,3 +175,19 @@ def test_request_changes_queues_request(tmp_path: Path) -> None:
     assert "Please add a test." in request["body"]
     assert empty.returncode == 2
     assert b"no unsent review comments" in empty.stderr
+
+
+def test_status_shows_pulls_and_lock(tmp_path: Path) -> None:
+    from aipass_tui.core.gitflow_lock import RepoLock
+
+    env = cli_env(tmp_path)
+    agent_work(env, "alpha", "Status me", {"a.txt": "a\n"})
+
+    with RepoLock(env.repo, "test merge"):
+        proc = subprocess.run([sys.executable, "-m", "aipass_tui", "status", "--json", "--repo", str(env.repo)], capture_output=True, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["repo_lock"]["holder"] == "test merge"
+    [pull] = data["pulls"]
+    assert (pull["id"], pull["status"], pull["files"], pull["checks"]) == ("1", "open", 1, "none")
