@@ -4,8 +4,9 @@
 folder: the repository itself for ``isolation = "shared"``, else the agent's worktree in
 ``.aipass/worktrees/<agent>`` on a branch ``aipass/<agent>/<slug>``. ``finish`` turns the
 changes of a finished run into a pull request, holding the repo lock. Merging and the other
-review actions live in ``gitflow_review`` and are registered below as commands (``pr.merge``,
-``pr.close``, ...) that the CLI hands to the running orchestrator.
+review actions live in ``gitflow_review``. Importing this module imports ``gitflow_commands``,
+which registers them as commands (``pr.merge``, ``pr.close``, ...) that the CLI hands to the
+running orchestrator.
 """
 
 from __future__ import annotations
@@ -39,21 +40,11 @@ from aipass_tui.core.gitflow_git import (
     toplevel,
 )
 from aipass_tui.core.gitflow_lock import RepoLock, RepoLockHeld, repo_lock_holder
-from aipass_tui.core.gitflow_review import (
-    MergeError,
-    approve_pull,
-    close_pull,
-    comment_pull,
-    find_violations,
-    merge_pull,
-    rebase_request,
-    request_changes,
-    set_viewed,
-)
-from aipass_tui.core.handlers import HandlerContext, HandlerError, handler
+from aipass_tui.core.gitflow_commands import list_pull_summaries
+from aipass_tui.core.gitflow_review import find_violations, merge_pull
 from aipass_tui.core.models import Request, RunRecord
-from aipass_tui.core.pulls import ACTIVE_STATUSES, PULL_WRITE_LOCK, PullFile, PullNotFound, PullRequest, PullStatus, PullStore
-from aipass_tui.core.store import Paths, StateError
+from aipass_tui.core.pulls import ACTIVE_STATUSES, PULL_WRITE_LOCK, PullFile, PullRequest, PullStatus, PullStore
+from aipass_tui.core.store import Paths
 from aipass_tui.core.workspace import WorkspaceError, WorkspaceInfo
 
 __all__ = [
@@ -493,107 +484,3 @@ class GitWorkspace:
             run_git(path, "clean", "-d", "--force", "--quiet")
             log.warning("discarded %d files the checks changed in %s: %s", len(changed), path, ", ".join(changed[:10]))
         return changed
-
-
-def list_pull_summaries(repo: Path) -> list[dict[str, Any]]:
-    """Return one short record per pull request of ``repo`` (for ``aipass-tui status``), oldest first."""
-    store = PullStore(Paths(repo))
-    return [
-        {
-            "id": pull.id,
-            "agent": pull.agent,
-            "title": pull.title,
-            "status": pull.status.value,
-            "branch": pull.branch,
-            "target": pull.target,
-            "files": len(pull.files),
-            "additions": pull.additions,
-            "deletions": pull.deletions,
-            "checks": pull.checks_summary,
-            "created_at": pull.created_at,
-            "updated_at": pull.updated_at,
-        }
-        for pull in store.list()
-    ]
-
-
-# Commands ------------------------------------------------------------------------------------
-
-
-def _pull_error(exc: Exception) -> HandlerError:
-    if isinstance(exc, (PullNotFound, ValueError)):
-        return HandlerError(str(exc), 2)
-    if isinstance(exc, MergeError):
-        return HandlerError(str(exc), exc.exit_code)
-    return HandlerError(str(exc), 1)
-
-
-_EXPECTED = (PullNotFound, ValueError, MergeError, RepoLockHeld, StateError, GitError)
-
-
-@handler("pr.merge")
-def handle_merge(ctx: HandlerContext, pull_id: str, allow_violations: bool = False) -> dict[str, Any]:
-    """Approve and merge a pull request; ``merged`` in the result is false with a ``message`` when it did not merge."""
-    # No PULL_WRITE_LOCK here: the repo lock already keeps merges and recorded runs apart.
-    try:
-        return merge_pull(ctx.paths.repo, ctx.paths, ctx.settings, pull_id, allow_violations=allow_violations)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.approve")
-def handle_approve(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
-    try:
-        with PULL_WRITE_LOCK:
-            return approve_pull(ctx.paths, pull_id)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.close")
-def handle_close(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
-    try:
-        with PULL_WRITE_LOCK:
-            return close_pull(ctx.paths, pull_id)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.comment")
-def handle_comment(
-    ctx: HandlerContext, pull_id: str, body: str, path: str | None = None, line: int | None = None, side: str = "new", hunk: str | None = None
-) -> dict[str, Any]:
-    try:
-        with PULL_WRITE_LOCK:
-            return comment_pull(ctx.paths, pull_id, body, path=path, line=line, side=side, hunk=hunk)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.viewed")
-def handle_viewed(ctx: HandlerContext, pull_id: str, path: str, viewed: bool = True) -> dict[str, Any]:
-    try:
-        with PULL_WRITE_LOCK:
-            return set_viewed(ctx.paths, pull_id, path, viewed)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.request-changes")
-def handle_request_changes(ctx: HandlerContext, pull_id: str, message: str = "") -> dict[str, Any]:
-    """Send the review comments (and ``message``) back to the agent as a request on the same branch."""
-    try:
-        with PULL_WRITE_LOCK:
-            return request_changes(ctx, pull_id, message)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc
-
-
-@handler("pr.rebase-request")
-def handle_rebase_request(ctx: HandlerContext, pull_id: str) -> dict[str, Any]:
-    """Send the agent a request to rebase its branch onto the target and resolve the conflicts."""
-    try:
-        with PULL_WRITE_LOCK:
-            return rebase_request(ctx, pull_id)
-    except _EXPECTED as exc:
-        raise _pull_error(exc) from exc

@@ -18,7 +18,6 @@ from aipass_tui.core.gitflow_git import git_dir, has_uncommitted, status_entries
 from aipass_tui.core.gitflow_lock import RepoLock, RepoLockHeld, lock_path, repo_lock_holder
 from test_gitflow_support import (  # noqa: F401  (no_user_git_config is an autouse fixture)
     agent_work,
-    commit,
     git,
     make_env,
     make_request,

@@ -22,7 +22,6 @@ from test_gitflow_support import (  # noqa: F401  (no_user_git_config is an auto
     make_env,
     make_request,
     make_run,
-    make_settings,
     no_user_git_config,
     write,
 )

@@ -18,7 +18,6 @@ from test_gitflow_support import (  # noqa: F401  (no_user_git_config is an auto
     git,
     make_env,
     make_request,
-    make_run,
     make_settings,
     no_user_git_config,
     write,
