@@ -741,7 +741,7 @@ class Orchestrator(RecoveryMixin):
         tmp = run_dir / "tmp"
         tmp.mkdir(mode=0o700, exist_ok=True)
         try:
-            write_json(run_dir / "request.json", request)
+            write_json(run_dir / "request.json", request, fsync=False)
             write_json(run_dir / "run.json", record)
             request.status = RequestStatus.RUNNING
             request.held_reason = None
@@ -782,8 +782,9 @@ class Orchestrator(RecoveryMixin):
         live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
         live.open_events()
         live.quiet_since = clock.now()
+        live.dirty = True  # pid and start time reach run.json with the next coalesced checkpoint
+        live.last_checkpoint = clock.now()
         self._live[run_id] = live
-        self._checkpoint(live)
         self._dirty_state = True
         self._dirty_agents.add(request.agent)
         self._notices.append(RunStarted(record.model_copy(deep=True)))
