@@ -330,11 +330,13 @@ class PullDiff:
     def files(self) -> list[FileDiff]:
         if self._files is None:
             self._files = list_files(self.repo, self.base, self.head)
-            self._by_path = {f.path: f for f in self._files}
+            # Stored records hold display names (U+FFFD for bytes that are not UTF-8), so both forms are accepted.
+            self._by_path = {display(f.path): f for f in self._files}
+            self._by_path.update((f.path, f) for f in self._files)
         return self._files
 
     def file(self, path: str) -> FileDiff:
-        """Return the entry of ``path``; raise KeyError naming the path when it did not change."""
+        """Return the entry of ``path`` (its real or display name); raise KeyError naming the path when it did not change."""
         self.files
         try:
             return self._by_path[path]

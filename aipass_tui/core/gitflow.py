@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from aipass_tui.config import AgentConfig, Settings
 from aipass_tui.core import clock
-from aipass_tui.core.diff import list_files
+from aipass_tui.core.diff import display, list_files
 from aipass_tui.core.gitflow_checks import run_checks
 from aipass_tui.core.gitflow_git import (
     GitError,
@@ -391,12 +391,13 @@ class GitWorkspace:
         leftovers = self._restore_after_checks(path) if commands else []
 
         globs = self.allowed_globs(request) if self.allowed_globs else None
-        violations = find_violations([f.path for f in files], globs) if globs is not None else []
+        violations = find_violations([display(f.path) for f in files], globs) if globs is not None else []
         summary = (run.summary.result_text or run.summary.last_message or "").strip()
         pull_files = [PullFile.model_validate(f.to_dict()) for f in files]
         message = None
         if leftovers:
-            message = f"the checks changed files in the worktree, which were discarded to keep the branch as reviewed: {', '.join(leftovers[:10])}"
+            names = ", ".join(display(name) for name in leftovers[:10])
+            message = f"the checks changed files in the worktree, which were discarded to keep the branch as reviewed: {names}"
 
         with PULL_WRITE_LOCK:
             return self._save_pull(run, request, existing, pull_id, target, branch, base, head, pull_files, checks, violations, summary, message)

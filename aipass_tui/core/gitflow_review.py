@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aipass_tui.config import Settings
 from aipass_tui.core import clock
+from aipass_tui.core.diff import display
 from aipass_tui.core.gitflow_git import (
     GitError,
     Identity,
@@ -124,7 +125,8 @@ def _merge_tree(repo: Path, ours: str, theirs: str) -> tuple[str | None, list[st
     proc = run_git(repo, "merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", ours, theirs, check=False, read_only=True)
     if proc.returncode not in (0, 1):
         raise GitError(["merge-tree", ours, theirs], repo, proc.returncode, proc.stderr.decode("utf-8", "replace"))
-    parts = [p.decode("utf-8", "surrogateescape") for p in proc.stdout.split(b"\0") if p]
+    # Conflicted names are only shown and stored in JSON, so bytes that are not UTF-8 become U+FFFD.
+    parts = [p.decode("utf-8", "replace") for p in proc.stdout.split(b"\0") if p]
     if proc.returncode == 0:
         return parts[0], []
     return None, list(dict.fromkeys(parts[1:]))
@@ -160,7 +162,7 @@ def _rebase_commits(repo: Path, target_old: str, head: str, committer: Identity)
         )
         if picked.returncode != 0:
             unmerged = run_git(worktree, "diff", "--name-only", "-z", "--diff-filter=U", read_only=True).stdout
-            conflicts = [p.decode("utf-8", "surrogateescape") for p in unmerged.split(b"\0") if p]
+            conflicts = [p.decode("utf-8", "replace") for p in unmerged.split(b"\0") if p]
             run_git(worktree, "cherry-pick", "--abort", check=False)
             if not conflicts:
                 raise GitError(["cherry-pick"], worktree, picked.returncode, picked.stderr.decode("utf-8", "replace"))
@@ -271,7 +273,7 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
         if checkout is not None:
             changed = _changed_paths(repo, target_old, merged.commit)
             local = [name for _, name in status_entries(checkout, ignored=True)]
-            touched = _overlap(changed, local)
+            touched = [display(name) for name in _overlap(changed, local)]
             if touched:
                 result = _reject(
                     store,

@@ -355,3 +355,18 @@ def test_glob_matches(path: str, glob: str, expected: bool) -> None:
 def test_find_violations_keeps_order() -> None:
     assert find_violations(["z.txt", "src/a.py", "b.txt"], ["src/**"]) == ["z.txt", "b.txt"]
     assert find_violations(["a"], []) == ["a"]
+
+
+def test_non_utf8_names_through_review(tmp_path: Path) -> None:
+    import os
+
+    env = make_env(tmp_path)
+    name = os.fsdecode(b"caf\xe9.txt")
+    pull = agent_work(env, "alpha", "Odd name", {name: "agent\n"})
+    write(env.repo, name, "user\n")
+
+    result = merge(env, pull["id"])
+
+    assert [f["path"] for f in pull["files"]] == ["caf\ufffd.txt"]
+    assert result["local_changes"] == ["caf\ufffd.txt"]
+    assert (env.repo / name).read_text() == "user\n"

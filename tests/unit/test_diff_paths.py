@@ -211,6 +211,7 @@ def test_non_utf8_file_name(repo: Path) -> None:
     assert entry.to_dict()["path"] == "bad\ufffdname.txt"
     rows = load_patch(repo, base, head, entry).rows
     assert [r.text for r in rows if r.kind == "added"] == ["y"]
+    assert PullDiff(repo, base, head).load_patch("bad\ufffdname.txt").rows[-1].text == "y"
 
 
 def test_symlink_replacing_file(repo: Path) -> None:
