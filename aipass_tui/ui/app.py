@@ -75,7 +75,7 @@ class AipassApp(App[str]):
         self.quit_choice: str | None = None
         self._owns_source = owns_source
         self._start_source = start_source
-        self._closed = False
+        self._source_closed = False
         self._inbox: deque[list[Notice]] = deque()
         self._fetching = False
         self._hangup_installed = False
@@ -91,7 +91,7 @@ class AipassApp(App[str]):
             try:
                 await asyncio.to_thread(self.source.start_thread)  # type: ignore[attr-defined]
             except Exception as exc:  # LockHeld, StateError: the cockpit cannot run on this repository
-                self._closed = True
+                self._source_closed = True
                 self.exit(return_code=1, message=str(exc))
                 return
         self._load()
@@ -145,14 +145,14 @@ class AipassApp(App[str]):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._hangup_installed = False
         self.source.unsubscribe(self._receive)
-        if self._owns_source and not self._closed:
-            self._closed = True
+        if self._owns_source and not self._source_closed:
+            self._source_closed = True
             await asyncio.to_thread(self.source.close, stop_runs=self.quit_choice == "stop")  # type: ignore[attr-defined]
 
     @property
     def closed(self) -> bool:
         """Tell whether the app has closed the orchestrator it owns."""
-        return self._closed
+        return self._source_closed
 
     # Notices and snapshots -------------------------------------------------------------------
 
@@ -412,15 +412,19 @@ def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = 
         # module constant below (checked in Textual 8.2.8), so it is lowered here instead.
         textual.screen.UPDATE_PERIOD = 1 / LOW_BANDWIDTH_FPS  # type: ignore[misc]
     orchestrator = Orchestrator(repo, settings, role="cockpit")
-    orchestrator.start()
+    orchestrator.paths.ensure()
     handler = _log_to_file(orchestrator.paths.logs / "cockpit.log")
     app: AipassApp | None = None
+    started = False
     try:
+        orchestrator.start()
+        started = True
         orchestrator.start_thread()
         app = AipassApp(orchestrator, settings, owns_source=True, low_bandwidth=low)  # type: ignore[arg-type]
         app.run()
+        log.info("cockpit closed (%s)", app.quit_choice or "exit")
     finally:
-        if app is None or not app.closed:
+        if started and (app is None or not app.closed):
             orchestrator.close()
         logging.getLogger("aipass_tui").removeHandler(handler)
         handler.close()

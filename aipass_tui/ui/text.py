@@ -119,13 +119,6 @@ def shorten(text: str, cells: int) -> str:
     return set_cell_size(text, cells - 1).rstrip() + "…"
 
 
-def fit(text: str, cells: int) -> str:
-    """Cut or pad ``text`` to exactly ``cells`` terminal cells."""
-    if cell_len(text) > cells:
-        return shorten(text, cells).ljust(cells) if cells > 0 else ""
-    return set_cell_size(text, cells)
-
-
 def tool_arguments(data: dict[str, Any], limit: int = 100) -> str:
     """Return a tool call's arguments as one short line: the telling field, or compact JSON."""
     arguments = data.get("input", data.get("arguments", data.get("args")))

@@ -17,7 +17,7 @@ from aipass_tui.ui.widgets.agent_pane import AgentPane
 from aipass_tui.ui.widgets.transcript_view import TranscriptView
 from tests.ui.conftest import cockpit_config, request_of, start_orchestrator, wait_for
 
-SIZE = (140, 40)
+SIZE = (110, 32)
 
 
 def pane_text(app, agent: str) -> str:

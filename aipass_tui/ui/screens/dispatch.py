@@ -27,6 +27,7 @@ class DispatchScreen(ModalScreen[Request | None]):
     """
 
     CSS_PATH = "dispatch.tcss"
+    AUTO_FOCUS = "#subject"
     BINDINGS = bindings.bindings(bindings.DISPATCH)
 
     def __init__(self, agents: list[str], agent: str | None = None) -> None:
@@ -59,9 +60,6 @@ class DispatchScreen(ModalScreen[Request | None]):
                 yield Button("Cancel", id="cancel")
             yield Static("", id="error", markup=False)
             yield Label("ctrl+s sends · Tab moves between fields · Esc cancels", id="dialog-hint")
-
-    def on_mount(self) -> None:
-        self.query_one("#subject", Input).focus()
 
     def action_back(self) -> None:
         self.dismiss(None)

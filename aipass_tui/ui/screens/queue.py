@@ -39,7 +39,7 @@ class QueueScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: dict[str, tuple[str, ...]] = {}
+        self._shown: dict[str, tuple[str, ...]] = {}
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -84,23 +84,23 @@ class QueueScreen(Screen[None]):
         requests = model.request_list()
         order = [request.id for request in requests]
         selected = self.selected_request()
-        if order != list(self._rows):
+        if order != list(self._shown):
             table.clear()
-            self._rows = {}
+            self._shown = {}
             for request in requests:
                 values = self._values(request, now)
                 table.add_row(*self._cells(values), key=request.id)
-                self._rows[request.id] = values
-            if selected is not None and selected.id in self._rows:
+                self._shown[request.id] = values
+            if selected is not None and selected.id in self._shown:
                 table.move_cursor(row=order.index(selected.id), animate=False)
         else:
             for request in requests:
                 values = self._values(request, now)
-                old = self._rows[request.id]
+                old = self._shown[request.id]
                 for (key, _), value, before, cell in zip(COLUMNS, values, old, self._cells(values)):
                     if value != before:
                         table.update_cell(request.id, key, cell)
-                self._rows[request.id] = values
+                self._shown[request.id] = values
         waiting = sum(1 for r in requests if r.status == RequestStatus.QUEUED)
         held = sum(1 for r in requests if r.status == RequestStatus.HELD)
         running = sum(1 for r in requests if r.status == RequestStatus.RUNNING)

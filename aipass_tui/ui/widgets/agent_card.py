@@ -39,22 +39,22 @@ class AgentCard(Widget, can_focus=True):
     def __init__(self, state: AgentState, last_line: str = "") -> None:
         super().__init__(id=f"card-{state.name}", classes="agent-card")
         self.agent = state.name
-        self._state = state
+        self._agent_state = state
         self._last_line = last_line
         self.border_title = state.name
         self.add_class(describe.status_class(state.status))
 
     def show(self, state: AgentState, last_line: str) -> None:
         """Store the agent's state and last output line and repaint the card."""
-        if state.status != self._state.status:
+        if state.status != self._agent_state.status:
             self.remove_class(*describe.STATUS_CLASSES)
             self.add_class(describe.status_class(state.status))
-        self._state = state
+        self._agent_state = state
         self._last_line = last_line
         self.refresh()
 
     def render(self) -> Content:
-        state = self._state
+        state = self._agent_state
         return Content.assemble(
             (state.status.value.upper(), "bold"),
             " ",

@@ -49,7 +49,7 @@ class AgentPane(Vertical, can_focus=True):
     def __init__(self, state: AgentState, scrollback: int) -> None:
         super().__init__(id=f"pane-{state.name}", classes="agent-pane")
         self.agent = state.name
-        self._state = state
+        self._agent_state = state
         self._scrollback = scrollback
         self._subject = ""
         self._stats = ""
@@ -58,7 +58,7 @@ class AgentPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-head"):
-            yield StatusBadge(self._state.status)
+            yield StatusBadge(self._agent_state.status)
             yield Label("", classes="pane-subject", markup=False)
         yield Label("", classes="pane-stats", markup=False)
         log = Log(max_lines=self._scrollback, auto_scroll=True)
@@ -66,11 +66,11 @@ class AgentPane(Vertical, can_focus=True):
         yield log
 
     def on_mount(self) -> None:
-        self.show_state(self._state, force=True)
+        self.show_state(self._agent_state, force=True)
 
     def show_state(self, state: AgentState, now: float | None = None, *, force: bool = False) -> None:
         """Update the head lines from the agent's state; ``now`` recomputes the elapsed time."""
-        self._state = state
+        self._agent_state = state
         if not self.is_mounted:
             return
         wanted = describe.status_class(state.status)

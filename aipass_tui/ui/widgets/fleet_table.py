@@ -42,7 +42,7 @@ class FleetTable(DataTable[Text]):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self._rows: dict[str, tuple[str, ...]] = {}
+        self._shown: dict[str, tuple[str, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -56,12 +56,12 @@ class FleetTable(DataTable[Text]):
 
     def sync(self, model: CockpitModel, now: float) -> None:
         """Bring the rows in line with the model: add, remove and update changed cells."""
-        for name in [name for name in self._rows if name not in model.agents]:
+        for name in [name for name in self._shown if name not in model.agents]:
             self.remove_row(name)
-            del self._rows[name]
+            del self._shown[name]
         for name, view in model.agents.items():
             values = self._values(view.state, view.last_line, now)
-            old = self._rows.get(name)
+            old = self._shown.get(name)
             if old == values:
                 continue
             cells = [self._cell(key, value, view.state.status) for (key, _), value in zip(COLUMNS, values)]
@@ -71,7 +71,7 @@ class FleetTable(DataTable[Text]):
                 for (key, _), value, before, cell in zip(COLUMNS, values, old, cells):
                     if value != before:
                         self.update_cell(name, key, cell)
-            self._rows[name] = values
+            self._shown[name] = values
 
     def _values(self, state, last_line: str, now: float) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
         tokens = state.input_tokens + state.output_tokens

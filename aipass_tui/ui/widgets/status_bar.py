@@ -24,10 +24,10 @@ class StatusBar(Horizontal):
 
     def __init__(self, title: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._title = title
+        self._bar_title = title
 
     def compose(self) -> ComposeResult:
-        yield Label(self._title, classes="bar-title", markup=False)
+        yield Label(self._bar_title, classes="bar-title", markup=False)
         yield Label("", classes="bar-counts", markup=False)
         yield Label("HOLDING NEW STARTS", classes="bar-hold")
         yield Label("", classes="bar-cpu", markup=False)

@@ -1,7 +1,7 @@
 """A scripted agent for cockpit tests: the request subject sets what it does.
 
 Tokens in the subject: ``lines=N`` lines of output, ``delay=S`` seconds between lines,
-``exit=C`` exit code, ``hold=1`` keep running after the output until stopped, ``say=WORD``
+``exit=C`` exit code, ``hold=1`` keep running (printing a line every 0.2 s) until stopped, ``say=WORD``
 print WORD on the last line, ``ansi=1`` colour the lines and end with a carriage-return spinner.
 """
 
@@ -26,9 +26,11 @@ def main() -> int:
     if "say" in knobs:
         print(f"the word is {knobs['say']}", flush=True)
     if knobs.get("hold"):
-        print("holding until stopped", flush=True)
+        beat = 0
         while True:
-            time.sleep(0.1)
+            print(f"holding until stopped ({beat})", flush=True)
+            beat += 1
+            time.sleep(0.2)
     return int(knobs.get("exit", 0))
 
 
