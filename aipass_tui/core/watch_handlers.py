@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from aipass_tui.core.store import Paths
-from aipass_tui.core.watch_observer import FileChange, Subscription, Watcher, absolute
+from aipass_tui.core.watch_events import FileChange, absolute
+from aipass_tui.core.watch_observer import Subscription, Watcher
 from aipass_tui.core.watch_paths import DEFAULT_EXCLUDED_DIRS, GlobSet
 from aipass_tui.core.watch_timers import DeadlineScheduler
 

@@ -10,15 +10,13 @@ directories that are created or deleted later.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
-import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable
 
 from watchdog.events import (
     DirCreatedEvent,
@@ -36,12 +34,12 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
 from aipass_tui.core import store
+from aipass_tui.core.watch_events import ChangeCallback, FileChange, absolute, is_ignored_name, merge_changes
+from aipass_tui.core.watch_fallback import FALLBACK_ERRNOS, fallback_message
 from aipass_tui.core.watch_paths import DEFAULT_EXCLUDED_DIRS, GlobSet, WatchEntry, plan_globs, plan_tree
 from aipass_tui.core.watch_timers import DeadlineScheduler
 
 log = logging.getLogger(__name__)
-
-ChangeKind = Literal["created", "modified", "deleted", "moved"]
 
 _EVENT_TYPES: list[type[FileSystemEvent]] = [
     FileCreatedEvent,
@@ -52,80 +50,6 @@ _EVENT_TYPES: list[type[FileSystemEvent]] = [
     DirDeletedEvent,
     DirMovedEvent,
 ]
-
-# Swap, lock and backup files of common editors, and the temp files of store.write_json
-# (".<name>.<random>.tmp"). Vim's write test file is handled in is_ignored_name.
-_IGNORED_NAME = re.compile(
-    r"""
-    ^\..*\.sw[a-p]$            # vim swap files: .foo.swp, .foo.swo
-    | ~$                       # backups: foo~
-    | ^\.\#                    # emacs lock files: .#foo
-    | ^\#.*\#$                 # emacs auto-save files: #foo#
-    | ^\.~lock\..*\#$          # LibreOffice lock files
-    | \.kate-swp$              # Kate swap files
-    | ^\.goutputstream-        # GLib safe-save temp files
-    | \.___jb_(tmp|old)___$    # JetBrains safe-write files
-    | ^\.DS_Store$
-    | ^\..+\.[A-Za-z0-9_]+\.tmp$   # store.write_json temp files
-    """,
-    re.VERBOSE,
-)
-_VIM_PROBE_FIRST = 4913
-_VIM_PROBE_STEP = 123
-
-_FALLBACK_ERRNOS = {errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
-
-
-def absolute(path: str | os.PathLike[str]) -> Path:
-    """Return an absolute path with ``..`` resolved but symbolic links kept, as watchdog reports paths."""
-    return Path(os.path.abspath(path))
-
-
-def is_ignored_name(name: str) -> bool:
-    """Tell whether a file name is an editor's swap, lock or backup file, or one of our temp files."""
-    if _IGNORED_NAME.search(name):
-        return True
-    # Vim checks that a folder is writable by creating "4913" (then 5036, 5159, ... if taken).
-    if name.isdigit() and len(name) < 9:
-        number = int(name)
-        return number >= _VIM_PROBE_FIRST and (number - _VIM_PROBE_FIRST) % _VIM_PROBE_STEP == 0
-    return False
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One debounced change of one file.
-
-    A file that arrived by a rename is reported as ``modified`` with ``src_path`` set. That
-    covers atomic saves (a temp file renamed over the target) and files moved in. The path the
-    file left is reported as ``moved`` with ``dest_path`` set.
-    """
-
-    path: Path
-    kind: ChangeKind
-    src_path: Path | None = None
-    dest_path: Path | None = None
-
-
-def merge_changes(old: FileChange | None, new: FileChange) -> FileChange | None:
-    """Combine two changes of one path inside one debounce window; None when nothing remains."""
-    if old is None:
-        return new
-    if old.kind == "created":
-        if new.kind in ("deleted", "moved"):
-            return None
-        return replace(old, src_path=old.src_path or new.src_path)
-    if old.kind in ("deleted", "moved"):
-        if new.kind in ("created", "modified"):
-            return FileChange(new.path, "modified", src_path=new.src_path)
-        return new
-    if new.kind in ("deleted", "moved"):
-        return new
-    return FileChange(old.path, "modified", src_path=new.src_path or old.src_path)
-
-
-ChangeCallback = Callable[[FileChange], None]
-
 
 class Subscription:
     """The watched folders and the callback of one ``Watcher.watch`` or ``watch_globs`` call."""
@@ -483,7 +407,7 @@ class Watcher:
                 )
                 return _Watch(observed, self._observer, "native", set())
             except OSError as exc:
-                if exc.errno not in _FALLBACK_ERRNOS:
+                if exc.errno not in FALLBACK_ERRNOS:
                     log.warning("could not watch %s: %s", entry.path, exc)
                     return None
                 self._use_polling = True
@@ -566,66 +490,3 @@ class Watcher:
             subscription.callback(pending[0])
         except Exception:
             log.exception("file change callback of %r failed for %s", subscription, pending[0].path)
-
-
-def fallback_message(path: Path | None, exc: OSError | None, interval: float) -> str:
-    """Describe a fallback to polling: which path, the cause, and how to allow more inotify watches."""
-    where = f"{path}" if path is not None else "files"
-    if exc is None:
-        why = "this platform has no native file event API that watchdog can use"
-        fix = ""
-    elif exc.errno == errno.ENOSPC:
-        why = "the inotify watch limit was reached (fs.inotify.max_user_watches)"
-        fix = (
-            " To allow more watches, run 'sudo sysctl fs.inotify.max_user_watches=524288' and add that "
-            "setting to /etc/sysctl.conf to keep it after a reboot."
-        )
-    elif exc.errno in (errno.EMFILE, errno.ENFILE):
-        why = "the inotify instance limit or the open-file limit was reached"
-        fix = (
-            " Raise 'fs.inotify.max_user_instances' with sysctl or the open-file limit with 'ulimit -n'; "
-            "if watches run out too, raise fs.inotify.max_user_watches the same way."
-        )
-    else:
-        why = f"inotify is not supported there ({exc.strerror or exc})"
-        fix = " Watches on a local filesystem use inotify; fs.inotify.max_user_watches limits how many."
-    return (
-        f"Watching {where} fell back to polling every {interval:g} s because {why}. "
-        f"File changes are noticed later and cost more CPU.{fix}"
-    )
-
-
-try:
-    from watchdog.observers.inotify import InotifyObserver
-except Exception:  # noqa: BLE001 - watchdog raises UnsupportedLibcError or ImportError off Linux
-    InotifyObserver = None  # type: ignore[assignment,misc]
-
-
-if InotifyObserver is not None:
-
-    class WatchLimitObserver(InotifyObserver):  # type: ignore[misc,valid-type]
-        """An inotify observer limited to ``max_watches`` folders, like a low fs.inotify.max_user_watches.
-
-        Past the limit, ``schedule`` raises the same ``OSError(ENOSPC, ...)`` that watchdog
-        raises when the kernel refuses a watch, which makes the polling fallback reachable in
-        tests and demonstrations.
-        """
-
-        def __init__(self, max_watches: int = 0, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.max_watches = max_watches
-            self._used: dict[ObservedWatch, int] = {}
-
-        def schedule(self, event_handler: FileSystemEventHandler, path: str | Path, *, recursive: bool = False, **kwargs: Any) -> ObservedWatch:
-            needed = 1
-            if recursive:
-                needed += sum(len(dirnames) for _, dirnames, _ in os.walk(path))
-            if sum(self._used.values()) + needed > self.max_watches:
-                raise OSError(errno.ENOSPC, "inotify watch limit reached")
-            observed = super().schedule(event_handler, path, recursive=recursive, **kwargs)
-            self._used[observed] = needed
-            return observed
-
-        def unschedule(self, watch: ObservedWatch) -> None:
-            self._used.pop(watch, None)
-            super().unschedule(watch)

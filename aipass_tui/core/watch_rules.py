@@ -23,7 +23,8 @@ from typing import Any, Callable, Literal, Protocol, Sequence
 from aipass_tui.config import AutomationRule
 from aipass_tui.core.store import CorruptStateError, Paths, StateError, read_json
 from aipass_tui.core.watch_command import CommandResult, CommandRun
-from aipass_tui.core.watch_observer import FileChange, Subscription, Watcher, absolute
+from aipass_tui.core.watch_events import FileChange, absolute
+from aipass_tui.core.watch_observer import Subscription, Watcher
 from aipass_tui.core.watch_paths import GlobError, GlobSet
 from aipass_tui.core.watch_timers import DeadlineScheduler
 

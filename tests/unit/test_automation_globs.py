@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from aipass_tui.core.watch import GlobError, GlobSet, is_ignored_name, merge_changes, plan_globs
-from aipass_tui.core.watch_observer import FileChange
+from aipass_tui.core.watch import FileChange, GlobError, GlobSet, is_ignored_name, merge_changes, plan_globs
 from aipass_tui.core.watch_paths import WatchEntry, plan_tree, static_prefix
 
 
