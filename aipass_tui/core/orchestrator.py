@@ -161,6 +161,7 @@ class Orchestrator(RecoveryMixin):
             # for one of them is linked to it instead of the request being queued a second time.
             self._ingest_inbox()
             self._reattach()
+            self._prune_removed_worktrees()
             self._start_metrics()
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aipass-finish")
             self._started = True
@@ -644,6 +645,8 @@ class Orchestrator(RecoveryMixin):
         try:
             result = run_handler(ctx, message["name"], dict(message.get("args") or {}))
             write_reply(self.paths, message["id"], True, result)
+            if isinstance(result, dict) and isinstance(result.get("pull"), dict):
+                self._notices.append(PullChanged(result["pull"]))
         except HandlerError as exc:
             write_reply(self.paths, message["id"], False, error=str(exc), exit_code=exc.exit_code)
         except (KeyError, ValueError) as exc:
@@ -803,6 +806,19 @@ class Orchestrator(RecoveryMixin):
             TMPDIR=str(tmp),
         )
         return env
+
+    def _prune_removed_worktrees(self) -> None:
+        workspace = self._get_workspace()
+        prune = getattr(workspace, "prune_removed", None)
+        if prune is None:
+            return
+        try:
+            result = prune(set(self.settings.agents)) or {}
+        except Exception as exc:  # pruning is housekeeping; a git problem must not stop the start
+            log.warning("could not prune worktrees of removed agents: %s", exc)
+            return
+        for name, reason in (result.get("kept") or {}).items():
+            self._notify("warning", "Worktree kept", f"the worktree of removed agent {name!r} was kept: {reason}")
 
     def _get_workspace(self) -> Workspace:
         if self._workspace is None:
@@ -1240,11 +1256,10 @@ def _repo_changed(cwd: Path, base: str | None) -> bool | None:
 def _default_workspace(repo: Path, paths: Paths, settings: Settings) -> Workspace:
     """Use git worktrees inside a git repository, the plain folder elsewhere."""
     if (repo / ".git").exists():
-        try:
-            from aipass_tui.core.gitflow import GitWorkspace
-        except ImportError:
-            return SharedWorkspace(repo)
-        return GitWorkspace(repo, paths, settings)
+        from aipass_tui.core.gitflow import GitWorkspace
+        from aipass_tui.core.plans.files import allowed_globs
+
+        return GitWorkspace(repo, paths, settings, allowed_globs=allowed_globs(paths, settings))
     return SharedWorkspace(repo)
 
 
