@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -716,6 +718,66 @@ def test_run_with_commits_waits_for_its_pull(repo: Path) -> None:
 
 
 # Commands handed to the orchestrator's process
+
+
+class LockingOrchestrator(FakeOrchestrator):
+    """Takes a lock in dispatch and snapshot, as the real orchestrator does.
+
+    Every dispatch after the first waits for ``gate`` before it takes the lock, so a test can
+    hold the lock at that moment.
+    """
+
+    def __init__(self, agents: list[str]) -> None:
+        super().__init__(agents)
+        self.mutex = threading.RLock()
+        self.gate = threading.Event()
+
+    def dispatch(self, *args: Any, **kwargs: Any) -> Request:
+        if self.requests:
+            self.gate.wait(timeout=10)
+        with self.mutex:
+            return super().dispatch(*args, **kwargs)
+
+    def snapshot(self) -> Any:
+        with self.mutex:
+            return super().snapshot()
+
+
+def test_handler_under_orchestrator_lock_does_not_deadlock(repo: Path) -> None:
+    names = [f"agent{n}" for n in range(4)]
+    text = 'title = "Many"\ngoal = "g"\n[[phases]]\nname = "All"\ngoal = "g"\n' + "".join(
+        f'[[phases.tasks]]\nid = "t{n}"\nagent = "{name}"\ntitle = "t"\nprompt = "p"\nfiles = ["f{n}/**"]\n'
+        for n, name in enumerate(names)
+    )
+    h = Harness(repo, {name: SHARED for name in names}, text)
+    fake = LockingOrchestrator(names)
+    h.fake = fake
+    h.host = h.new_host()
+    fake.extensions["plans"] = h.host
+    ctx = HandlerContext(h.paths, h.settings, fake)  # type: ignore[arg-type]
+
+    starter = threading.Thread(target=h.start, daemon=True)
+    starter.start()
+    wait_until(lambda: h.host.execution("FPLAN-0001") is not None and fake.requests, timeout=10, message="the first dispatch")
+
+    # A command handler runs on the orchestrator's thread while it holds its lock, and the plan
+    # is in the middle of dispatching its second task.
+    results: list[Any] = []
+
+    def command() -> None:
+        with fake.mutex:
+            fake.gate.set()
+            time.sleep(0.05)
+            results.append(run_handler(ctx, "plan.abort", {"plan": "FPLAN-0001"}))
+
+    handler_thread = threading.Thread(target=command, daemon=True)
+    handler_thread.start()
+    handler_thread.join(timeout=10)
+    starter.join(timeout=10)
+    assert not handler_thread.is_alive(), "the command handler deadlocked with the plan"
+    assert not starter.is_alive(), "the plan deadlocked with the command handler"
+    assert results[0]["status"] == "aborted"
+    assert len(fake.requests) == 2
 
 
 def test_plan_commands_through_handlers(repo: Path) -> None:

@@ -67,6 +67,16 @@ class PlanEvent:
 MergeFunction = Callable[[str], dict[str, Any]]
 
 
+@dataclass
+class _Dispatch:
+    """A task about to be dispatched, with the request text built while the plan was locked."""
+
+    task: Task
+    subject: str
+    body: str
+    known_requests: list[str]
+
+
 class PlanExecution(PullRequestTracking):
     """The execution of one plan. Every public method is thread-safe."""
 
@@ -95,6 +105,8 @@ class PlanExecution(PullRequestTracking):
         self._last_text: dict[str | None, str] = {}
         self._runs: dict[str, RunRecord] = {}
         self._merge_attempts: set[str] = set()
+        self._pending_merges: list[tuple[str, dict[str, Any]]] = []
+        self._dispatching: set[str] = set()
         self._settle_checked: dict[str, float] = {}
         is_new = state is None
         self.state = state or PlanState(plan=plan_id, path=str(plan_path))
@@ -140,33 +152,67 @@ class PlanExecution(PullRequestTracking):
     # Dispatching
 
     def step(self) -> None:
-        """Dispatch every task of the current phase that can start, and move on to later phases."""
-        with self._lock:
-            self._advance()
-            while self.state.status == PlanStatus.RUNNING:
-                before = self.state.phase
-                self._dispatch_ready()
-                self._advance()
-                if self.state.phase == before:
-                    break
+        """Dispatch every task of the current phase that can start, and move on to later phases.
 
-    def _dispatch_ready(self) -> None:
+        The orchestrator is called without the plan's lock held: a command handler runs on the
+        orchestrator's thread, holding its lock, and may wait for the plan's lock.
+        """
+        self._run_pending_merges()
+        while True:
+            with self._lock:
+                self._advance()
+                if self.state.status != PlanStatus.RUNNING:
+                    return
+                ready = self._claim_ready()
+            if not ready:
+                return
+            try:
+                self._dispatch_all(ready)
+            finally:
+                with self._lock:
+                    self._dispatching.difference_update(item.task.id for item in ready)
+            self._run_pending_merges()
+
+    def _claim_ready(self) -> list[_Dispatch]:
+        """Return the pending tasks of the current phase whose dependencies are done, marked as being dispatched."""
         phase_index = self.state.phase
         phase = self.plan.phases[phase_index]
-        requests: list[Request] | None = None
+        ready = []
         for task in phase.tasks:
             task_state = self.state.tasks[task.id]
-            if task_state.status != TaskStatus.PENDING or not self._dependencies_done(task):
+            if task_state.status != TaskStatus.PENDING or task.id in self._dispatching or not self._dependencies_done(task):
                 continue
-            if requests is None:
-                requests = self._snapshot_requests()
-            orphan = self._orphan_request(task, task_state, requests)
-            if orphan is not None:
-                self._adopt(task_state, orphan, "found its request from before a restart")
-            else:
-                self._dispatch(phase_index, phase, task, task_state)
-            if self.state.status != PlanStatus.RUNNING:
-                return
+            self._dispatching.add(task.id)
+            subject = f"{self.ref(task.id)} {task.title}"
+            ready.append(_Dispatch(task, subject, self._body(phase_index, phase, task), list(task_state.requests)))
+        return ready
+
+    def _dispatch_all(self, ready: list[_Dispatch]) -> None:
+        requests = self._snapshot_requests()
+        for item in ready:
+            task = item.task
+            with self._lock:
+                if self.state.status != PlanStatus.RUNNING:
+                    return
+            orphan = self._orphan_request(task, item.known_requests, requests)
+            request, error = orphan, None
+            if orphan is None:
+                try:
+                    request = self.orchestrator.dispatch(task.agent, item.subject, item.body, sender=self.plan_id, plan_task=self.ref(task.id))
+                except Exception as exc:  # a refused dispatch pauses the plan instead of ending the host
+                    log.exception("plan %s: dispatching task %s failed", self.plan_id, task.id)
+                    error = exc
+            with self._lock:
+                task_state = self.state.tasks[task.id]
+                if error is not None:
+                    task_state.agent = task.agent
+                    self._fail(task_state, f"could not dispatch it to {task.agent}: {error}")
+                    return
+                assert request is not None
+                text = "found its request from before a restart" if orphan else f"dispatched to {task.agent} (request {request.id})"
+                self._adopt(task_state, request, text)
+                if self.state.status != PlanStatus.RUNNING:
+                    return
 
     def _dependencies_done(self, task: Task) -> bool:
         for dep in task.depends_on:
@@ -175,25 +221,10 @@ class PlanExecution(PullRequestTracking):
                 return False
         return True
 
-    def _orphan_request(self, task: Task, task_state: TaskState, requests: list[Request]) -> Request | None:
+    def _orphan_request(self, task: Task, known: list[str], requests: list[Request]) -> Request | None:
         ref = self.ref(task.id)
-        found = [
-            r for r in requests
-            if r.plan_task == ref and r.sender == self.plan_id and r.id not in task_state.requests
-        ]
+        found = [r for r in requests if r.plan_task == ref and r.sender == self.plan_id and r.id not in known]
         return max(found, key=lambda r: (r.created_at, r.seq)) if found else None
-
-    def _dispatch(self, phase_index: int, phase: Phase, task: Task, task_state: TaskState) -> None:
-        subject = f"{self.ref(task.id)} {task.title}"
-        body = self._body(phase_index, phase, task)
-        try:
-            request = self.orchestrator.dispatch(task.agent, subject, body, sender=self.plan_id, plan_task=self.ref(task.id))
-        except Exception as exc:  # a refused dispatch pauses the plan instead of ending the host
-            log.exception("plan %s: dispatching task %s failed", self.plan_id, task.id)
-            task_state.agent = task.agent
-            self._fail(task_state, f"could not dispatch it to {task.agent}: {exc}")
-            return
-        self._adopt(task_state, request, f"dispatched to {task.agent} (request {request.id})")
 
     def _adopt(self, task_state: TaskState, request: Request, text: str) -> None:
         task_state.request = request.id
@@ -266,35 +297,40 @@ class PlanExecution(PullRequestTracking):
     def handle(self, notices: Iterable[Any]) -> None:
         """Apply a batch of orchestrator notices, then dispatch what became ready."""
         notices = list(notices)
+        batch = [notice.request for notice in notices if isinstance(notice, RequestChanged)]
         with self._lock:
             for notice in notices:
                 if isinstance(notice, RunFinished):
                     self._runs[notice.run.id] = notice.run
             for notice in notices:
                 if isinstance(notice, RequestChanged):
-                    self.on_request_changed(notice.request)
+                    self.on_request_changed(notice.request, batch)
                 elif isinstance(notice, PullChanged):
                     self.on_pull_changed(notice.pull)
                 elif isinstance(notice, UserNotice):
                     self._on_user_notice(notice)
-            self.step()
+        self.step()
 
-    def on_request_changed(self, request: Request) -> None:
-        """Follow a request of this plan: running, finished, or retried by the orchestrator."""
+    def on_request_changed(self, request: Request, others: list[Request] | None = None) -> None:
+        """Follow a request of this plan: running, finished, or retried by the orchestrator.
+
+        ``others`` are requests known at the same moment, where a stall retry of a failed
+        request is looked for.
+        """
         with self._lock:
             task_state = self._task_of_request(request.id)
             if task_state is None:
                 self._maybe_adopt_retry(request)
                 return
-            self._apply_request(request)
+            self._apply_request(request, others)
 
-    def _apply_request(self, request: Request) -> None:
+    def _apply_request(self, request: Request, others: list[Request] | None = None) -> None:
         task_state = self._task_of_request(request.id)
         if task_state is None or not task_state.open:
             return
         if request.status in _FINAL_REQUESTS:
             run = self._run(request.run)
-            self.on_request_finished(request, run.status if run else None, run.message if run else None)
+            self.on_request_finished(request, run.status if run else None, run.message if run else None, others)
         elif request.status == RequestStatus.RUNNING and task_state.status == TaskStatus.DISPATCHED:
             task_state.status = TaskStatus.RUNNING
             task_state.run = request.run
@@ -316,8 +352,10 @@ class PlanExecution(PullRequestTracking):
                 self._save()
                 return
 
-    def on_request_finished(self, request: Request, run_status: RunStatus | str | None, message: str | None = None) -> None:
-        """Record the outcome of a task's request. A failure pauses the plan."""
+    def on_request_finished(
+        self, request: Request, run_status: RunStatus | str | None, message: str | None = None, others: list[Request] | None = None
+    ) -> None:
+        """Record the outcome of a task's request. A failure pauses the plan, unless a stall retry is in ``others``."""
         with self._lock:
             task_state = self._task_of_request(request.id)
             if task_state is None or not task_state.open:
@@ -325,7 +363,7 @@ class PlanExecution(PullRequestTracking):
             task_state.run = request.run or task_state.run
             succeeded = request.status == RequestStatus.DONE and run_status in (None, RunStatus.SUCCEEDED)
             if not succeeded:
-                if self._stall_retry_pending(request):
+                if self._stall_retry_pending(request, others or []):
                     return
                 status = run_status.value if isinstance(run_status, RunStatus) else run_status or request.status.value
                 reason = message or request.message or "no message"
@@ -347,9 +385,9 @@ class PlanExecution(PullRequestTracking):
                 self._emit(f"task {task_state.id} succeeded; its pull request is being recorded", task_state)
                 self._settle_without_pull(task_state)
 
-    def _stall_retry_pending(self, request: Request) -> bool:
+    def _stall_retry_pending(self, request: Request, others: list[Request]) -> bool:
         retry = next(
-            (r for r in self._snapshot_requests() if r.sender == f"stall retry of {request.id}" and r.status not in _FINAL_REQUESTS),
+            (r for r in others if r.sender == f"stall retry of {request.id}" and r.status not in _FINAL_REQUESTS),
             None,
         )
         if retry is None:
@@ -363,13 +401,17 @@ class PlanExecution(PullRequestTracking):
 
     def resync(self) -> None:
         """Compare every unfinished task with the orchestrator and the pull request files."""
+        snapshot = self.orchestrator.snapshot()
+        requests = {r.id: r for r in snapshot.requests}
         with self._lock:
-            requests = {r.id: r for r in self._snapshot_requests()}
+            for run_id, run in snapshot.runs.items():
+                if run.status in FINAL_RUN_STATUSES:
+                    self._runs.setdefault(run_id, run)
             for task_state in list(self.state.tasks.values()):
                 if task_state.open and task_state.request:
                     request = requests.get(task_state.request)
                     if request is not None:
-                        self._apply_request(request)
+                        self._apply_request(request, list(requests.values()))
                     else:
                         self._lost_request(task_state)
                 elif task_state.status == TaskStatus.SUCCEEDED and task_state.needs_merge:
@@ -386,7 +428,7 @@ class PlanExecution(PullRequestTracking):
             for request in requests.values():
                 if self._task_of_request(request.id) is None:
                     self._maybe_adopt_retry(request)
-            self.step()
+        self.step()
 
     def _lost_request(self, task_state: TaskState) -> None:
         pull = self._pull_of(task_state)
@@ -419,7 +461,7 @@ class PlanExecution(PullRequestTracking):
             self._touch(task_state)
             self._emit(f"task {task_id} will be retried" + (" with the edited task" if changes else ""), task_state)
             self._resume_if_clear()
-            self.step()
+        self.step()
 
     def skip(self, task_id: str) -> None:
         """Mark a task skipped: its phase and the tasks that depend on it go on without it."""
@@ -434,13 +476,15 @@ class PlanExecution(PullRequestTracking):
                 )
             if task_state.done:
                 raise PlanError(f"task {task_id} is already {task_state.status.value}")
+            if task_id in self._dispatching:
+                raise PlanError(f"task {task_id} is being dispatched right now: wait a moment, then skip it")
             task_state.status = TaskStatus.SKIPPED
             task_state.reason = "skipped by the user"
             task_state.needs_merge = False
             self._touch(task_state)
             self._emit(f"task {task_id} skipped", task_state)
             self._resume_if_clear()
-            self.step()
+        self.step()
 
     def abort(self) -> None:
         """Stop the plan: nothing more is dispatched, but requests already queued or running go on."""
@@ -539,9 +583,9 @@ class PlanExecution(PullRequestTracking):
     def _run(self, run_id: str | None) -> RunRecord | None:
         if not run_id:
             return None
+        # The orchestrator writes a run's final record to run.json before it finishes the
+        # request, so the file is read when no RunFinished notice brought the record.
         run = self._runs.get(run_id)
-        if run is None or run.status not in FINAL_RUN_STATUSES:
-            run = self.orchestrator.snapshot().runs.get(run_id) or run
         if run is None:
             try:
                 data = read_json(self.paths.run_dir(run_id) / "run.json")

@@ -85,8 +85,10 @@ class PlanHost:
                 self._executions[plan_id] = execution
             else:
                 execution.reload()
-            execution.resync()
-            return execution
+        # Outside the host's lock: resync calls the orchestrator, whose command handlers may be
+        # waiting for this lock while they hold the orchestrator's.
+        execution.resync()
+        return execution
 
     def execution(self, plan_id: str) -> PlanExecution | None:
         with self._lock:

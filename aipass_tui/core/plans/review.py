@@ -96,6 +96,7 @@ class PullRequestTracking:
                 f"aipass-tui pr merge {pull_id} --allow-violations, or retry the task",
             )
             return
+
         # Each head of a pull request is merged at most once per process. After a restart, the
         # status in the pull request file shows whether that merge happened.
         key = f"{pull_id}@{pull.get('head', '')}"
@@ -105,11 +106,35 @@ class PullRequestTracking:
         task_state.merge_requested = key
         self._touch(task_state)
         self._emit(f"task {task_state.id}: checks passed, merging pull request {pull_id}", task_state)
-        try:
-            result = self._merge(pull_id)
-        except Exception as exc:  # a refused merge pauses the plan with the git flow's message
-            log.warning("plan %s: automatic merge of pull request %s failed: %s", self.plan_id, pull_id, exc)
-            self._fail(task_state, f"automatic merge of pull request {pull_id} failed: {exc}")
+        self._pending_merges.append((task_state.id, pull))
+
+    def _run_pending_merges(self) -> None:
+        """Merge the pull requests queued by ``_auto_merge``, without holding the plan's lock.
+
+        A merge waits for the repository lock, which the git flow holds while it runs checks.
+        """
+        while True:
+            with self._lock:
+                if not self._pending_merges:
+                    return
+                task_id, pull = self._pending_merges.pop(0)
+            pull_id = str(pull.get("id"))
+            result: dict[str, Any] = {}
+            error: Exception | None = None
+            try:
+                result = self._merge(pull_id)
+            except Exception as exc:  # a refused merge pauses the plan with the git flow's message
+                log.warning("plan %s: automatic merge of pull request %s failed: %s", self.plan_id, pull_id, exc)
+                error = exc
+            with self._lock:
+                self._apply_merge(self.state.tasks[task_id], pull, result, error)
+
+    def _apply_merge(self, task_state: TaskState, pull: dict[str, Any], result: dict[str, Any], error: Exception | None) -> None:
+        pull_id = str(pull.get("id"))
+        if task_state.status != TaskStatus.SUCCEEDED or task_state.pull != pull_id:
+            return
+        if error is not None:
+            self._fail(task_state, f"automatic merge of pull request {pull_id} failed: {error}")
             return
         merged_pull = result.get("pull") if isinstance(result.get("pull"), dict) else None
         if result.get("merged"):
