@@ -117,12 +117,12 @@ class LiveRun:
         self.record.last_output_at = clock.now()
         self.dirty = True
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, fsync: bool = True) -> None:
         """Write run.json with offsets and summary that match events.jsonl exactly."""
         if self.events_file is not None:
             self.events_file.flush()
             self.record.events_size = self.events_file.tell()
-        write_json(self.run_dir / "run.json", self.record)
+        write_json(self.run_dir / "run.json", self.record, fsync=fsync)
         self.dirty = False
         self.last_checkpoint = clock.now()
 

@@ -138,6 +138,8 @@ class Orchestrator(RecoveryMixin):
         self.extensions: dict[str, Any] = {}
         self._consumed_pending: list[tuple[Path, dict[str, Any], str | None]] = []
         self._urgent_flush = False
+        self._sampled_pids: dict[str, int] = {}
+        self._last_sample_time: float | None = None
         self._open_work: dict[tuple[str, str, str], str] = {}
         self._seen_duplicates: dict[str, str] = {}
 
@@ -351,6 +353,7 @@ class Orchestrator(RecoveryMixin):
             self._collect_finished_workspaces()
             self._update_hold(now)
             self._start_runs(now)
+            self._update_metrics()
             self._refresh_dirty_agents()
             # Starts and finishes are written at once; other changes are coalesced.
             self.flush(force=self._urgent_flush)
@@ -658,17 +661,33 @@ class Orchestrator(RecoveryMixin):
 
     # ----------------------------------------------------------------- starting runs
 
+    def _update_metrics(self) -> None:
+        """Tell the sampler which process trees to measure, and refresh agents on a new sample."""
+        if self._sampler is None:
+            return
+        pids = {live.record.agent: live.handle.pid for live in self._live.values() if live.handle.pid}
+        if pids != self._sampled_pids and hasattr(self._sampler, "set_agents"):
+            self._sampler.set_agents(pids)
+            self._sampled_pids = pids
+        snapshot = self._sampler.latest() if hasattr(self._sampler, "latest") else None
+        if snapshot is not None and snapshot.time != self._last_sample_time:
+            self._last_sample_time = snapshot.time
+            self._dirty_agents.update(pids)
+
     def _update_hold(self, now: float) -> None:
         reason = None
         if self._hold_tracker is not None and self._sampler is not None:
             snapshot = self._sampler.latest()
             if snapshot is not None:
                 reason = self._hold_tracker.update(snapshot)
-        if reason != self._holding:
-            self._holding = reason
+        changed = (reason is None) != (self._holding is None)
+        self._holding = reason
+        if changed:
             self._notices.append(HoldChanged(reason))
             if reason:
                 log.info("holding new starts: %s", reason)
+            else:
+                log.info("new starts are no longer held")
 
     def _start_runs(self, now: float) -> None:
         limits = self.settings.limits
@@ -785,9 +804,13 @@ class Orchestrator(RecoveryMixin):
         live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
         live.open_events()
         live.quiet_since = clock.now()
-        live.dirty = True  # pid and start time reach run.json with the next coalesced checkpoint
-        live.last_checkpoint = clock.now()
         self._live[run_id] = live
+        # Unsynced on purpose: the synced record written before the start already prevents a
+        # second start, and the wrapper's pid file covers a crash before this write lands.
+        try:
+            live.checkpoint(fsync=False)
+        except StateWriteError as exc:
+            self._write_failed(exc)
         self._dirty_state = True
         self._dirty_agents.add(request.agent)
         self._notices.append(RunStarted(record.model_copy(deep=True)))
@@ -1103,7 +1126,8 @@ class Orchestrator(RecoveryMixin):
                     pending.discard(name)
                     continue
                 try:
-                    write_json(self.paths.agent_state(name), agent)
+                    # A view of the agent, rebuilt from runs after a crash, so no fsync is needed.
+                    write_json(self.paths.agent_state(name), agent, fsync=False)
                     pending.discard(name)
                 except StateWriteError as exc:
                     self._write_failed(exc)
