@@ -535,6 +535,27 @@ def test_lost_request_fails_the_task(repo: Path) -> None:
     assert h.state()["tasks"]["t3"]["reason"] == f"request {lost} is no longer in the orchestrator's queue: retry the task"
 
 
+def test_host_resumes_running_and_paused_plans(repo: Path) -> None:
+    h = Harness(repo, three_agents(SHARED), TWO_PHASES)
+    for number in (2, 3):
+        (h.paths.plans / f"FPLAN-000{number}_more.toml").write_text(TWO_PHASES)
+    first = h.start()
+    h.fake.start_ready()
+    h.fake.finish(h.request_of("t1").id, ok=False)
+    h.pump()
+    assert first.status == PlanStatus.PAUSED
+    h.host.start_plan("FPLAN-0002")
+    h.host.start_plan("FPLAN-0003").abort()
+
+    dispatched = len(h.fake.requests)
+
+    h.fake.subscribers.clear()
+    host = h.new_host()
+    assert host.resume() == ["FPLAN-0001", "FPLAN-0002"]
+    assert [e.plan_id for e in host.executions()] == ["FPLAN-0001", "FPLAN-0002"]
+    assert len(h.fake.requests) == dispatched
+
+
 def test_saved_state_of_another_file_is_refused(repo: Path) -> None:
     h = Harness(repo, three_agents(SHARED), TWO_PHASES)
     save_state(h.paths, PlanState(plan="FPLAN-0001", path=str(repo / "elsewhere.toml")))
