@@ -84,7 +84,6 @@ class Snapshot:
     runs: dict[str, RunRecord]
     holding: str | None = None
     metrics: Any = None
-    automation: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Orchestrator(RecoveryMixin):
@@ -336,6 +335,12 @@ class Orchestrator(RecoveryMixin):
             except Exception:
                 log.exception("a notice subscriber failed")
 
+    def notify(self, level: str, title: str, message: str, *, agent: str | None = None) -> None:
+        """Publish a notice for the person at the cockpit (thread-safe; used by automation)."""
+        with self._mutex:
+            self._notify(level, title, message, agent=agent)
+        self.wake()
+
     def _notify(self, level: str, title: str, message: str, *, agent: str | None = None, run_id: str | None = None) -> None:
         getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")("%s: %s", title, message)
         self._notices.append(UserNotice(level, title, message, agent, run_id))  # type: ignore[arg-type]
@@ -561,14 +566,12 @@ class Orchestrator(RecoveryMixin):
             for rid, record in self._finished.items():
                 runs.setdefault(rid, record.model_copy(deep=True))
             metrics = self._sampler.latest() if self._sampler is not None and hasattr(self._sampler, "latest") else None
-            automation = self.extensions["automation"].describe() if "automation" in self.extensions else []
             return Snapshot(
                 agents={name: state.model_copy(deep=True) for name, state in self._agents.items()},
                 requests=sorted((r.model_copy(deep=True) for r in self._state.requests.values()), key=lambda r: r.seq),
                 runs=runs,
                 holding=self._holding,
                 metrics=metrics,
-                automation=automation,
             )
 
     def recent_events(self, agent: str) -> list[Event]:

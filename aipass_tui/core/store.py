@@ -11,7 +11,7 @@ import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -116,6 +116,18 @@ class Paths:
             folder.mkdir(parents=True, exist_ok=True)
 
 
+_write_listeners: list[Callable[[Path], None]] = []
+
+
+def add_write_listener(listener: Callable[[Path], None]) -> Callable[[], None]:
+    """Call ``listener(path)`` before every ``write_json``; return a function that removes it.
+
+    The file watcher uses this to tell this process's own writes from other processes' writes.
+    """
+    _write_listeners.append(listener)
+    return lambda: _write_listeners.remove(listener) if listener in _write_listeners else None
+
+
 def write_json(path: Path, data: Any, *, fsync: bool = True) -> None:
     """Write ``data`` as JSON atomically: unique temp file, flush, fsync, ``os.replace``.
 
@@ -129,6 +141,8 @@ def write_json(path: Path, data: Any, *, fsync: bool = True) -> None:
             data = {"schema_version": SCHEMA_VERSION, **data}
         text = json.dumps(data, indent=2, ensure_ascii=False)
     encoded = (text + "\n").encode("utf-8")
+    for listener in list(_write_listeners):
+        listener(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
