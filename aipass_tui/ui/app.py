@@ -426,12 +426,18 @@ def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = 
     finally:
         if started and (app is None or not app.closed):
             orchestrator.close()
-        logging.getLogger("aipass_tui").removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            logging.getLogger("aipass_tui").removeHandler(handler)
+            handler.close()
     return app.return_code or 0
 
 
-def _log_to_file(path: Path) -> logging.Handler:
+def _log_to_file(path: Path) -> logging.Handler | None:
+    """Log to ``path`` unless a handler of the root logger already writes there (the CLI's)."""
+    target = str(path.resolve())
+    for existing in logging.getLogger().handlers:
+        if isinstance(existing, logging.FileHandler) and existing.baseFilename == target:
+            return None
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -15,7 +15,7 @@ from aipass_tui.core.models import Event, EventKind
 KINDS = ("claude", "codex", "gemini", "aider", "ollama")
 CONFIG = {"ollama": {"model": "llama3.2"}}
 SCENARIOS = ("ok", "interleave", "utf8_split", "huge_json", "no_newline", "auth_fail", "rate_limit")
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Self-contained event lines (their events do not depend on earlier lines) for the interleave test.
 SELF_CONTAINED = {
@@ -202,3 +202,13 @@ def test_interleaved_lines_are_salvaged_or_raw(kit, kind: str, first: int, secon
     salvaged = all(e in events for e in outer_events)
     shown_raw = outer[:cut].strip() in raw and outer[cut:].strip() in raw
     assert salvaged or shown_raw
+
+
+@pytest.mark.parametrize("kind", ["claude", "codex", "gemini"])
+def test_broken_four_megabyte_line_shown_raw(kit, kind: str) -> None:
+    # Each failed decode attempt costs time linear in the line's length, so salvaging must try
+    # few start positions; before that limit, these lines took minutes to parse.
+    for line in (b"{" * (4 * 1024 * 1024), b'{"' * (2 * 1024 * 1024), b'{"type":"user","content":"' + b"x{y" * 1_400_000):
+        events = _feed(_adapter(kit, kind).new_parser(), line + b"\n", list(range(0, len(line), 65536)))
+        assert [e.kind for e in events] == [EventKind.RAW]
+        assert len(events[0].text) == len(line)

@@ -21,6 +21,7 @@ from aipass_tui.core.models import Event, EventKind, RunStatus
 
 # A JSON line over this size is cut and shown raw, so one runaway line cannot exhaust memory.
 MAX_LINE_BYTES = 32 * 1024 * 1024
+_OBJECT_START = re.compile(r'\{\s*"')
 ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
@@ -150,6 +151,9 @@ class JsonLineParser(Parser):
     # Work allowed for salvaging one line, in characters scanned per character of the line, so
     # a long line full of unbalanced braces costs linear time, not quadratic.
     SALVAGE_SCAN_FACTOR = 8
+    # Failed parse attempts allowed per line. Each failure costs time linear in the line's length,
+    # because the decode error counts the lines before its position.
+    SALVAGE_MAX_FAILURES = 64
 
     def __init__(self) -> None:
         super().__init__()
@@ -193,15 +197,20 @@ class JsonLineParser(Parser):
         found: list[Event] = []
         leftover: list[str] = []
         budget = self.SALVAGE_SCAN_FACTOR * len(text) + 4096
+        failures = 0
         pos = 0
         while pos < len(text):
-            start = text.find("{", pos) if budget > 0 else -1
-            if start < 0:
+            # An object with a key starts with '{"'. Inside a JSON string that quote is escaped,
+            # so braces in string values are never tried.
+            match = _OBJECT_START.search(text, pos) if budget > 0 and failures < self.SALVAGE_MAX_FAILURES else None
+            if match is None:
                 leftover.append(text[pos:])
                 break
+            start = match.start()
             try:
                 obj, end = decoder.raw_decode(text, start)
             except (ValueError, RecursionError) as exc:
+                failures += 1
                 failed_at = getattr(exc, "pos", len(text))
                 budget -= max(failed_at - start, 1)
                 leftover.append(text[pos : start + 1])
