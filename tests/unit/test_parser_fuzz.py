@@ -15,7 +15,7 @@ from aipass_tui.core.models import Event, EventKind
 KINDS = ("claude", "codex", "gemini", "aider", "ollama")
 CONFIG = {"ollama": {"model": "llama3.2"}}
 SCENARIOS = ("ok", "interleave", "utf8_split", "huge_json", "no_newline", "auth_fail", "rate_limit")
-FUZZ = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Self-contained event lines (their events do not depend on earlier lines) for the interleave test.
 SELF_CONTAINED = {
