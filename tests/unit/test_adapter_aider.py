@@ -292,3 +292,9 @@ def test_no_output_and_bad_exit(kit) -> None:
     assert crashed.status == RunStatus.FAILED
     assert crashed.message == "aider exited with code 1: KeyError: 'x'"
     assert kit.judge_output(adapter, _lines(*BANNER), None).status == RunStatus.LOST
+
+
+def test_timeout_while_retrying(kit) -> None:
+    outcome = kit.judge_output(kit.make_adapter("aider"), _lines(*OFFLINE_RETRYING), -15, stop_requested="timeout")
+    assert outcome.status == RunStatus.TIMED_OUT
+    assert outcome.message.endswith("while aider was retrying the model provider: check the network connection")

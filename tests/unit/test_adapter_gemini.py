@@ -272,3 +272,10 @@ def test_whole_assistant_message_and_error(kit) -> None:
     parsed = kit.parse(kit.make_adapter("gemini"), stdout)
     assert parsed.kinds() == ["text", "error", "status"]
     assert parsed.of("error")[0].data["error_kind"] == "rate_limit"
+
+
+def test_timeout_while_retrying(kit) -> None:
+    stderr = _lines(*OFFLINE_JSON_STDERR[:6])
+    outcome = kit.judge_output(kit.make_adapter("gemini"), _lines(*OFFLINE_STDOUT[:2]), 0, stderr, stop_requested="timeout")
+    assert outcome.status == RunStatus.TIMED_OUT
+    assert outcome.message.endswith("while gemini was retrying the API: check the network connection")

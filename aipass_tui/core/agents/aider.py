@@ -60,6 +60,7 @@ ERROR_LINES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^aider: error: "), "usage"),
 )
 RETRY_RE = re.compile(r"^Retrying in ([\d.]+) seconds")
+RETRY_LINE_RE = re.compile(r"^Retrying in [\d.]+ seconds", re.MULTILINE)
 # "Tokens: 2.1k sent, 1.0k cache write, 85 received. Cost: $0.0042 message, $0.0130 session."
 TOKENS_RE = re.compile(
     r"^Tokens: (?P<sent>[\d.]+[kKmM]?) sent,(?: (?P<write>[\d.]+[kKmM]?) cache write,)?"
@@ -156,6 +157,8 @@ def judge_aider(ev: Evidence) -> Outcome:
                 f"{settled.message} while aider was waiting for a browser login: set the agent's model and the "
                 "provider's API key (for example OPENAI_API_KEY) in its env",
             )
+        if settled.status in (RunStatus.TIMED_OUT, RunStatus.STOPPED) and RETRY_LINE_RE.search(ev.stdout_tail):
+            return Outcome(settled.status, f"{settled.message} while aider was retrying the model provider: check the network connection")
         return settled
     code = ev.exit_code
     assert code is not None

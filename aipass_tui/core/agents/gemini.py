@@ -218,6 +218,9 @@ def judge_gemini(ev: Evidence) -> Outcome:
     """Decide a Gemini run's status from its exit code, result event and stderr."""
     settled = stop_or_lost_outcome("gemini", ev)
     if settled is not None:
+        retrying = "Retrying with backoff" in ev.stderr_tail or "network" in ev.error_kinds
+        if retrying and settled.status in (RunStatus.TIMED_OUT, RunStatus.STOPPED):
+            return Outcome(settled.status, f"{settled.message} while gemini was retrying the API: check the network connection")
         return settled
     code = ev.exit_code
     assert code is not None
