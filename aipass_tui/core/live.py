@@ -40,6 +40,7 @@ class LiveRun:
     next_read_at: float = 0.0
     kill_at: float | None = None
     exit_seen_at: float | None = None
+    runner: Runner | None = None
 
     @property
     def run_dir(self) -> Path:

@@ -107,6 +107,7 @@ class Orchestrator(RecoveryMixin):
         self._lock_file = lock
         self._owns_lock = lock is None
         self.runner: Runner = runner or LocalRunner()
+        self._runners: dict[str, Runner] = {self.runner.name: self.runner}
         self._workspace = workspace
         self._sampler = sampler
         self._mutex = threading.RLock()
@@ -275,7 +276,7 @@ class Orchestrator(RecoveryMixin):
             for live in list(self._live.values()):
                 if live.dirty:
                     self._checkpoint(live)
-                live.close(self.runner)
+                live.close(live.runner)
             self._live.clear()
             try:
                 self.flush(force=True)
@@ -292,19 +293,18 @@ class Orchestrator(RecoveryMixin):
         with self._mutex:
             for live in self._live.values():
                 live.record.stop_requested = live.record.stop_requested or "stop"
-                self.runner.terminate(live.handle)
+                live.runner.terminate(live.handle)
         deadline = clock.now() + self.settings.limits.stop_grace
         while clock.now() < deadline:
             with self._mutex:
-                if all(not self.runner.alive(live.handle) for live in self._live.values()):
+                if all(not live.runner.alive(live.handle) for live in self._live.values()):
                     break
             time.sleep(0.05)
         with self._mutex:
             for live in self._live.values():
-                self.runner.kill(live.handle)
+                live.runner.kill(live.handle)
             for _ in range(40):
-                ended = self.runner.exited(list(h.handle for h in self._live.values()))
-                for handle in ended:
+                for handle in self._exited_handles():
                     live = self._live.get(handle.run_id)
                     if live is not None:
                         self._finalize(live)
@@ -756,8 +756,13 @@ class Orchestrator(RecoveryMixin):
         except ValueError as exc:
             self._fail_request(request, str(exc))
             return
+        try:
+            runner = self.runner_for(config.runner)
+        except RuntimeError as exc:
+            self._fail_request(request, str(exc))
+            return
         record = RunRecord(
-            id=run_id, agent=request.agent, request=request.id, kind=config.kind, runner=self.runner.name,
+            id=run_id, agent=request.agent, request=request.id, kind=config.kind, runner=runner.name,
             argv=_redact_argv(argv, ctx.prompt), cwd=str(info.cwd), started_at=clock.now(),
             branch=info.branch, worktree=str(info.worktree) if info.worktree else None,
             base_commit=info.base_commit, session_id=session_id,
@@ -787,7 +792,7 @@ class Orchestrator(RecoveryMixin):
             return
         env = self._run_env(request, config, adapter.extra_env(ctx), run_id, tmp)
         try:
-            handle = self.runner.start(run_id, run_dir, argv, info.cwd, env)
+            handle = runner.start(run_id, run_dir, argv, info.cwd, env)
         except OSError as exc:
             record.status = RunStatus.FAILED
             record.ended_at = clock.now()
@@ -804,7 +809,7 @@ class Orchestrator(RecoveryMixin):
         record.node = handle.node
         record.status = RunStatus.RUNNING
         self._state.runs[run_id] = RunStatus.RUNNING.value
-        live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
+        live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser(), runner=runner)
         live.open_events()
         live.quiet_since = clock.now()
         self._live[run_id] = live
@@ -865,7 +870,7 @@ class Orchestrator(RecoveryMixin):
         for live in self._live.values():
             if now < live.next_read_at:
                 continue
-            events = live.pump(self.runner)
+            events = live.pump(live.runner)
             if events:
                 live.quiet_since = now
                 live.next_read_at = 0.0
@@ -890,14 +895,43 @@ class Orchestrator(RecoveryMixin):
         except StateWriteError as exc:
             self._write_failed(exc)
 
+    def _exited_handles(self) -> list[Any]:
+        """Ask each runner which of its live runs have ended."""
+        groups: dict[int, tuple[Runner, list[Any]]] = {}
+        for live in self._live.values():
+            groups.setdefault(id(live.runner), (live.runner, []))[1].append(live.handle)
+        ended: list[Any] = []
+        for runner, handles in groups.values():
+            ended.extend(runner.exited(handles))
+        return ended
+
+    def runner_for(self, name: str) -> Runner:
+        """Return the runner called ``name`` (``local`` or ``ray``), creating it on first use.
+
+        Raises RuntimeError with what to install or configure when the runner cannot be created.
+        """
+        runner = self._runners.get(name)
+        if runner is None:
+            if name != "ray":
+                raise RuntimeError(f"unknown runner {name!r}: use runner = \"local\" or \"ray\"")
+            try:
+                from aipass_tui.core.runners.ray import RayRunner
+            except ImportError as exc:
+                raise RuntimeError(
+                    f"runner = \"ray\" needs Ray ({exc}): install it with pip install 'aipass-tui[ray]'"
+                ) from exc
+            runner = RayRunner(self.settings.cluster, self.paths)
+            self._runners[name] = runner
+        return runner
+
     def _handle_exits(self, now: float) -> None:
         if not self._live:
             return
-        for handle in self.runner.exited([live.handle for live in self._live.values()]):
+        for handle in self._exited_handles():
             live = self._live.get(handle.run_id)
             if live is None:
                 continue
-            if self.runner.exit_code(handle) is None and live.exit_seen_at is None:
+            if live.runner.exit_code(handle) is None and live.exit_seen_at is None:
                 # The wrapper writes the exit file just before it ends; give a late write one more tick.
                 live.exit_seen_at = now
                 continue
@@ -905,10 +939,10 @@ class Orchestrator(RecoveryMixin):
 
     def _finalize(self, live: LiveRun) -> None:
         record = live.record
-        events = live.pump(self.runner, final=True)
+        events = live.pump(live.runner, final=True)
         if events:
             self._on_events(live, events)
-        exit_code = self.runner.exit_code(live.handle)
+        exit_code = live.runner.exit_code(live.handle)
         if record.stop_requested:
             kill_leftovers(record.id)
         summary = record.summary
@@ -931,7 +965,7 @@ class Orchestrator(RecoveryMixin):
         record.ended_at = clock.now()
         record.stalled = False
         self._checkpoint(live)
-        live.close(self.runner)
+        live.close(live.runner)
         del self._live[record.id]
         self._remember_finished(record)
         self._after_run(record)
@@ -1005,7 +1039,7 @@ class Orchestrator(RecoveryMixin):
         live.record.stop_requested = why  # type: ignore[assignment]
         live.kill_at = clock.now() + self.settings.limits.stop_grace
         live.dirty = True
-        self.runner.terminate(live.handle)
+        live.runner.terminate(live.handle)
         log.info("stopping run %s (%s)", live.record.id, why)
 
     def _enforce_limits(self, now: float) -> None:
@@ -1014,7 +1048,7 @@ class Orchestrator(RecoveryMixin):
             config = self.settings.agents.get(record.agent)
             if live.kill_at is not None:
                 if now >= live.kill_at:
-                    self.runner.kill(live.handle)
+                    live.runner.kill(live.handle)
                     live.kill_at = now + 3600  # killed once; the exit is picked up by _handle_exits
                 continue
             if config is None:

@@ -39,6 +39,7 @@ class RecoveryMixin:
     _recent: dict[str, Any]
     _dirty_state: bool
     runner: Runner
+    runner_for: Any
     settings: Any
     paths: Any
     repo: Path
@@ -100,21 +101,26 @@ class RecoveryMixin:
                     continue
             config = self.settings.agents.get(record.agent)
             started_by_wrapper = (run_dir / "pid").exists()
-            handle = self.runner.adopt(run_id, run_dir, record.pid, record.pid_create_time)
+            try:
+                runner = self.runner_for(record.runner)
+            except RuntimeError as exc:
+                self._notify("error", "Run cannot be re-attached", f"run {run_id}: {exc}", run_id=run_id)
+                continue
+            handle = runner.adopt(run_id, run_dir, record.pid, record.pid_create_time)
             if handle is None and not started_by_wrapper and not (run_dir / "exit").exists():
                 self._never_started(record, request)
                 continue
             if config is None:
                 self._notify("warning", "Run of an unknown agent", f"run {run_id} belongs to agent {record.agent!r}, which is no longer configured; it is left alone", run_id=run_id)
                 if handle is not None:
-                    self.runner.release(handle)
+                    runner.release(handle)
                 continue
             adapter = adapter_for(record.agent, config)
             if handle is None:
-                handle = self.runner.adopt_ended(run_id, run_dir) if hasattr(self.runner, "adopt_ended") else _ended_handle(self.runner, run_id, run_dir)
-            live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser())
+                handle = runner.adopt_ended(run_id, run_dir) if hasattr(runner, "adopt_ended") else _ended_handle(runner, run_id, run_dir)
+            live = LiveRun(record=record, handle=handle, adapter=adapter, parser=adapter.new_parser(), runner=runner)
             live.open_events()
-            live.resume(self.runner)
+            live.resume(runner)
             live.quiet_since = clock.now()
             if record.pid is None:
                 record.pid = handle.pid
