@@ -105,6 +105,20 @@ COMMAND_EXAMPLE = """
 """
 
 
+AGENT_HINTS = {
+    "ollama": 'model = "llama3.2"        # the local model to run\n',
+    "aider": (
+        'model = "gpt-4o"          # aider needs a model and its provider key, or it waits for a browser login\n'
+        '# env = { OPENAI_API_KEY = "..." }\n'
+    ),
+    "gemini": (
+        "# Headless gemini refuses folders it does not trust (exit 55), and each agent works in a new\n"
+        "# worktree. To let it run there, uncomment:\n"
+        '# args = ["--skip-trust"]\n'
+    ),
+}
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     repo = find_repo(args.repo)
     root = repo / ".aipass"
@@ -118,9 +132,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     found = [name for name in KNOWN_CLIS if shutil.which(name)]
     text = CONFIG_HEADER
     for name in found:
-        text += f'\n[agents.{name}]\nkind = "{name}"\n'
-        if name == "ollama":
-            text += 'model = "llama3.2"  # the local model to run\n'
+        text += f'\n[agents.{name}]\nkind = "{name}"\n' + AGENT_HINTS.get(name, "")
     if not found:
         text += COMMAND_EXAMPLE
     tmp = config.with_suffix(".toml.tmp")

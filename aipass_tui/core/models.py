@@ -188,6 +188,9 @@ class RunSummary(BaseModel):
         data = event.data
         if event.text and kind in (EventKind.TEXT, EventKind.RAW, EventKind.TOOL_USE, EventKind.ERROR, EventKind.RESULT):
             self.last_line = event.text.splitlines()[-1][:500] if event.text.strip() else self.last_line
+        if kind in (EventKind.SUBAGENT_START, EventKind.SUBAGENT_END):
+            self._apply_subagent(event)
+            return
         if event.parent and event.parent in self.subagents:
             sub = self.subagents[event.parent]
             sub.events += 1
@@ -206,20 +209,6 @@ class RunSummary(BaseModel):
             self.model = data.get("model") or self.model
         elif kind == EventKind.TODO:
             self.todo = [TodoItem(text=str(i.get("text", "")), status=_todo_status(i)) for i in data.get("items", [])]
-        elif kind == EventKind.SUBAGENT_START:
-            sub_id = str(data.get("id") or event.parent or f"sub-{len(self.subagents) + 1}")
-            self.subagents[sub_id] = SubAgent(
-                id=sub_id,
-                description=event.text[:300],
-                kind=str(data.get("subagent_type", "")),
-                parent=data.get("parent"),
-            )
-        elif kind == EventKind.SUBAGENT_END:
-            sub = self.subagents.get(str(data.get("id")))
-            if sub is not None:
-                sub.status = "failed" if data.get("is_error") else "done"
-                if event.text:
-                    sub.last_message = event.text[-500:]
         elif kind == EventKind.USAGE:
             self._apply_usage(data)
         elif kind in (EventKind.RETRY, EventKind.RATE_LIMIT):
@@ -240,6 +229,24 @@ class RunSummary(BaseModel):
                 self._apply_usage({**data, "total": True})
         elif kind in (EventKind.TOOL_USE, EventKind.TOOL_RESULT, EventKind.THINKING):
             self.retrying = False
+
+    def _apply_subagent(self, event: Event) -> None:
+        """Start or end a sub-agent; a nested one names its parent in ``parent`` or ``data["parent"]``."""
+        data = event.data
+        if event.kind == EventKind.SUBAGENT_START:
+            sub_id = str(data.get("id") or f"sub-{len(self.subagents) + 1}")
+            self.subagents[sub_id] = SubAgent(
+                id=sub_id,
+                description=event.text[:300],
+                kind=str(data.get("subagent_type", "")),
+                parent=data.get("parent") or event.parent,
+            )
+            return
+        sub = self.subagents.get(str(data.get("id")))
+        if sub is not None:
+            sub.status = "failed" if data.get("is_error") else "done"
+            if event.text:
+                sub.last_message = event.text[-500:]
 
     def _apply_usage(self, data: dict[str, Any]) -> None:
         if data.get("total"):
