@@ -344,3 +344,30 @@ def test_manual_review_waits_for_pr_merge(repo: Path) -> None:
     assert runner.returncode == 0, out + err
     assert "FPLAN-0001: task a waits for review: merge pull request 1 (aipass-tui pr merge 1)" in out
     assert out.splitlines()[-1] == "FPLAN-0001: completed (1 of 1 tasks done)"
+
+
+def test_stray_file_stops_the_run(repo: Path) -> None:
+    agents(repo, {"alpha": ["sh", "-c", "echo alpha > a.txt; echo oops > stray.txt"]}, isolation="worktree")
+    write_plan(repo, '''\
+        title = "One file"
+        goal = "a.txt only"
+
+        [[phases]]
+        name = "Write"
+        goal = "File exists"
+
+        [[phases.tasks]]
+        id = "a"
+        agent = "alpha"
+        title = "File a"
+        prompt = "Write a.txt and nothing else"
+        files = ["a.txt"]
+        review = "auto"
+    ''')
+    result = cli(repo, "plan", "run", "FPLAN-0001", "--headless")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "FPLAN-0001: task a failed: pull request 1 changes files outside the task's globs (stray.txt): review it "
+        "and merge with aipass-tui pr merge 1 --allow-violations, or retry the task"
+    ) in result.stdout
+    assert "a.txt" not in git(repo, "ls-tree", "--name-only", "main")
