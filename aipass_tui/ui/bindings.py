@@ -24,6 +24,12 @@ CONFIRM = "confirm"
 QUIT = "quit"
 PICKER = "picker"
 HELP = "help"
+REVIEW = "review"
+PULL = "pull"
+DIFF = "diff"
+FILES = "files"
+COMMENT = "comment"
+CHECKS = "checks"
 
 SCOPE_TITLES = {
     APP: "Everywhere",
@@ -36,6 +42,12 @@ SCOPE_TITLES = {
     QUIT: "Quit dialog",
     PICKER: "Agent picker",
     HELP: "This keys screen",
+    REVIEW: "Pull requests",
+    PULL: "Pull request",
+    DIFF: "Diff (pull request)",
+    FILES: "Changed files (pull request)",
+    COMMENT: "Comment dialog",
+    CHECKS: "Checks",
 }
 
 
@@ -64,6 +76,8 @@ ACTIONS: tuple[CockpitAction, ...] = (
     CockpitAction("fleet", "t", "toggle_fleet", "Fleet table", MAIN, "Switch between agent panes and the fleet table"),
     CockpitAction("stop", "x", "stop", "Stop run", MAIN, "Stop the selected agent's run (asks first)"),
     CockpitAction("retry", "r", "retry", "Retry", MAIN, "Queue the selected agent's last failed request again"),
+    CockpitAction("review", "p", "app.show_review", "Pull requests", MAIN,
+                  "Review the agents' pull requests: files, diffs, comments, merge"),
     CockpitAction("focus_left", "left,h", "focus_neighbour('left')", "Left", MAIN, "Select the agent to the left",
                   show=False, palette=False),
     CockpitAction("focus_right", "right,l", "focus_neighbour('right')", "Right", MAIN,
@@ -112,6 +126,53 @@ ACTIONS: tuple[CockpitAction, ...] = (
     CockpitAction("picker_cancel", "escape", "cancel", "Cancel", PICKER, "Close the picker", palette=False),
     CockpitAction("help_close", "escape,f1,question_mark", "close", "Close", HELP, "Close the keys screen",
                   palette=False),
+    CockpitAction("review_open", "enter", "open_pull", "Open", REVIEW, "Open the selected pull request: files and diff"),
+    CockpitAction("back", "escape", "back", "Back", REVIEW, "Return to the agents"),
+    CockpitAction("checks", "t", "show_checks", "Checks", REVIEW, "Show the check results and their output"),
+    CockpitAction("review_reload", "ctrl+r", "reload", "Reload", REVIEW, "Read the pull requests from disk again"),
+    CockpitAction("back", "escape", "back", "Back", PULL, "Return to the pull request list"),
+    CockpitAction("next_file", "right_square_bracket", "next_file", "Next file", PULL, "Open the next changed file"),
+    CockpitAction("previous_file", "left_square_bracket", "previous_file", "Previous file", PULL,
+                  "Open the previous changed file"),
+    CockpitAction("next_hunk", "n", "next_hunk", "Next hunk", PULL, "Go to the next hunk, then to the next file"),
+    CockpitAction("previous_hunk", "N", "previous_hunk", "Previous hunk", PULL,
+                  "Go to the previous hunk, then to the previous file"),
+    CockpitAction("split", "s", "toggle_split", "Split", PULL, "Switch between the unified and the side-by-side diff"),
+    CockpitAction("viewed", "v", "toggle_viewed", "Viewed", PULL,
+                  "Mark the file viewed or not; the mark resets when the file changes again"),
+    CockpitAction("comment", "c", "comment", "Comment", PULL, "Comment on the line under the cursor"),
+    CockpitAction("comment_hunk", "C", "comment_hunk", "Comment hunk", PULL, "Comment on the hunk under the cursor"),
+    CockpitAction("full_file", "f", "load_full", "Whole file", PULL, "Load the whole diff of a file too large to show at once"),
+    CockpitAction("approve", "a", "approve", "Approve", PULL, "Approve the pull request without merging it"),
+    CockpitAction("merge", "m", "merge", "Merge", PULL, "Approve and merge into the target branch (asks first)"),
+    CockpitAction("request_changes", "R", "request_changes", "Request changes", PULL,
+                  "Send the comments back to the agent as a new request on the same branch"),
+    CockpitAction("close_pull", "x", "close_pull", "Close", PULL, "Close without merging (asks first); the branch is kept"),
+    CockpitAction("checks", "t", "show_checks", "Checks", PULL, "Show the check results and their output"),
+    CockpitAction("rebase_request", "b", "rebase_request", "Rebase request", PULL,
+                  "Ask the agent to rebase its branch onto the target and resolve the conflicts"),
+    CockpitAction("diff_up", "up,k", "cursor(-1)", "Up", DIFF, "Move the cursor one line up", show=False, palette=False),
+    CockpitAction("diff_down", "down,j", "cursor(1)", "Down", DIFF, "Move the cursor one line down", show=False, palette=False),
+    CockpitAction("diff_page_up", "pageup", "page(-1)", "Page up", DIFF, "Go one page up", show=False, palette=False),
+    CockpitAction("diff_page_down", "pagedown", "page(1)", "Page down", DIFF, "Go one page down", show=False, palette=False),
+    CockpitAction("diff_first", "home", "first", "First", DIFF, "Go to the first line", show=False, palette=False),
+    CockpitAction("diff_last", "end", "last", "Last", DIFF, "Go to the last line", show=False, palette=False),
+    CockpitAction("diff_left", "left,h", "shift(-1)", "Left", DIFF, "Show the start of long lines again", show=False,
+                  palette=False),
+    CockpitAction("diff_right", "right,l", "shift(1)", "Right", DIFF, "Show more of long lines", show=False, palette=False),
+    CockpitAction("files_up", "up,k", "cursor(-1)", "Up", FILES, "Select the previous file", show=False, palette=False),
+    CockpitAction("files_down", "down,j", "cursor(1)", "Down", FILES, "Select the next file", show=False, palette=False),
+    CockpitAction("files_page_up", "pageup", "page(-1)", "Page up", FILES, "Go one page of files up", show=False,
+                  palette=False),
+    CockpitAction("files_page_down", "pagedown", "page(1)", "Page down", FILES, "Go one page of files down", show=False,
+                  palette=False),
+    CockpitAction("files_first", "home", "first", "First", FILES, "Select the first file", show=False, palette=False),
+    CockpitAction("files_last", "end", "last", "Last", FILES, "Select the last file", show=False, palette=False),
+    CockpitAction("files_open", "enter", "select", "Open", FILES, "Move to the diff of the selected file", show=False,
+                  palette=False),
+    CockpitAction("submit", "ctrl+s", "submit", "Send", COMMENT, "Save the comment or send the request"),
+    CockpitAction("back", "escape", "back", "Cancel", COMMENT, "Close the dialog without saving"),
+    CockpitAction("back", "escape", "back", "Back", CHECKS, "Return to the pull request"),
 )
 
 

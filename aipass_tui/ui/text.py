@@ -125,6 +125,8 @@ def tool_arguments(data: dict[str, Any], limit: int = 100) -> str:
     if arguments is None:
         return ""
     if isinstance(arguments, dict):
+        if isinstance(arguments.get("todos"), list):
+            return f"{len(arguments['todos'])} todo items"
         for key in ("command", "cmd", "file_path", "path", "pattern", "url", "query", "description", "prompt"):
             value = arguments.get(key)
             if isinstance(value, str) and value:

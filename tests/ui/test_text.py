@@ -115,3 +115,7 @@ def test_event_row_is_one_line() -> None:
 
 def test_sanitize_line_joins_lines() -> None:
     assert sanitize_line("a\n\nb") == "a ⏎ b"
+
+
+def test_todo_tool_call_counts_items() -> None:
+    assert tool_arguments({"input": {"todos": [{"content": "a"}, {"content": "b"}]}}) == "2 todo items"

@@ -202,7 +202,7 @@ class ZoomScreen(Screen[None]):
 
     def _show_side(self, force: bool = False) -> None:
         state = self.state
-        if self.run_id is not None and self.run_id == state.run:
+        if self.run_id is not None and self.run_id == state.run and state.status in describe.ACTIVE_STATUSES:
             todo, subagents = list(state.todo), list(state.subagents)
         else:
             record = self._viewed_record()

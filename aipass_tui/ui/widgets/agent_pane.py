@@ -95,3 +95,6 @@ class AgentPane(Vertical, can_focus=True):
             log.clear()
         if lines:
             log.write_lines(lines)
+        if clear:
+            # A refill may happen before the log has its size; scroll once it is laid out.
+            log.call_after_refresh(log.scroll_end, animate=False)

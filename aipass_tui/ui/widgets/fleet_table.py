@@ -75,6 +75,7 @@ class FleetTable(DataTable[Text]):
 
     def _values(self, state, last_line: str, now: float) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
         tokens = state.input_tokens + state.output_tokens
+        active = state.status in describe.ACTIVE_STATUSES
         return (
             state.name,
             state.status.value,
@@ -83,8 +84,8 @@ class FleetTable(DataTable[Text]):
             format_duration(describe.elapsed(state, now)) if describe.elapsed(state, now) is not None else "",
             format_count(tokens) if tokens else "",
             format_cost(state.cost_usd) if state.cost_usd else "",
-            f"{state.cpu_percent:.0f}%" if state.cpu_percent is not None else "",
-            format_bytes(state.rss_bytes) if state.rss_bytes is not None else "",
+            f"{state.cpu_percent:.0f}%" if active and state.cpu_percent is not None else "",
+            format_bytes(state.rss_bytes) if active and state.rss_bytes is not None else "",
             str(state.queued) if state.queued else "",
             shorten(last_line, 40),
         )

@@ -213,15 +213,22 @@ class TranscriptView(ScrollView, can_focus=True):
         self.cursor = row
         if not keep_follow:
             self.follow = row == self.row_count - 1
-        height = self.scrollable_content_region.height or 1
-        top = self.scroll_offset.y
-        if row < top:
-            self.scroll_to(y=row, animate=False)
-        elif row >= top + height:
-            self.scroll_to(y=row - height + 1, animate=False)
+        self._scroll_to_cursor()
+        # The first rows can arrive before the layout gave the view its height and virtual
+        # size; scroll again once it has them.
+        self.call_after_refresh(self._scroll_to_cursor)
         self.refresh()
         if row != previous or announce:
             self.post_message(self.CursorMoved(row, self.row_lines(row)))
+
+    def _scroll_to_cursor(self) -> None:
+        row = self.cursor
+        height = self.scrollable_content_region.height or 1
+        top = self.scroll_offset.y
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + height:
+            self.scroll_to(y=row - height + 1, animate=False, immediate=True)
 
     def action_cursor(self, delta: int) -> None:
         self._move_to(self.cursor + delta)
