@@ -231,14 +231,21 @@ def cmd_work(args: argparse.Namespace) -> int:
 
 
 def _watch_inbox(orchestrator: Any) -> None:
-    """Wake the orchestrator as soon as an inbox file appears (it also polls on every tick)."""
+    """Attach file watching and automation rules: an inbox file wakes the orchestrator at once.
+
+    The orchestrator also scans the inbox on every tick, so requests still run if watching fails.
+    The hub is closed when the process exits, which stops the commands its rules started.
+    """
+    import atexit
+
+    from aipass_tui.core.automation import attach_automation
+
     try:
-        from aipass_tui.core import watch
-    except ImportError:
+        hub = attach_automation(orchestrator)
+    except OSError as exc:
+        print(f"warning: file watching and automation rules are off: {exc}", file=sys.stderr)
         return
-    starter = getattr(watch, "attach_orchestrator", None)
-    if starter is not None:
-        starter(orchestrator)
+    atexit.register(hub.close)
 
 
 # ------------------------------------------------------------------------- status
