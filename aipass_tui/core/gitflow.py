@@ -385,7 +385,7 @@ class GitWorkspace:
             return None
 
         pull_id = existing.id if existing else self.pulls.next_id()
-        commands = config.checks if config.checks is not None else self.settings.git.checks
+        commands = self._checks_for(request, config)
         log_dir = self.pulls.artifacts(pull_id) / "checks"
         checks = run_checks(commands, path, log_dir, f"{pull_id}/checks", self.settings.git.check_timeout)
         leftovers = self._restore_after_checks(path) if commands else []
@@ -454,6 +454,7 @@ class GitWorkspace:
                 files=pull_files,
                 checks=checks,
                 violations=violations,
+                plan_task=request.plan_task,
                 message=message,
                 created_at=now,
                 updated_at=now,
@@ -476,6 +477,20 @@ class GitWorkspace:
         run_git(path, "add", "--all")
         run_git(path, "-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-", input=message.encode("utf-8"), env=identity)
         log.info("committed the uncommitted changes of run %s in %s", run.id, path)
+
+    def _checks_for(self, request: Request, config: AgentConfig) -> list[str]:
+        """Return the checks of a run: the plan task's own, else the agent's, else ``git.checks``."""
+        if request.plan_task:
+            from aipass_tui.core.plans.files import task_checks
+
+            try:
+                task = task_checks(self.paths, self.settings, request.plan_task)
+            except ValueError as exc:
+                log.warning("could not read the checks of plan task %s: %s", request.plan_task, exc)
+                task = None
+            if task is not None:
+                return task
+        return config.checks if config.checks is not None else self.settings.git.checks
 
     def _restore_after_checks(self, path: Path) -> list[str]:
         """Discard files the checks changed or created (ignored files stay); return their paths."""

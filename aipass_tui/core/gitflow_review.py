@@ -10,11 +10,9 @@ merge touches none of the files the user changed in it. Otherwise ``git update-r
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,52 +56,16 @@ class MergeError(Exception):
 # Globs ---------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=512)
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(glob):
-        char = glob[i]
-        if glob.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif glob.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif char == "*":
-            out.append("[^/]*")
-            i += 1
-        elif char == "?":
-            out.append("[^/]")
-            i += 1
-        elif char == "[":
-            end = glob.find("]", i + 2)
-            if end == -1:
-                out.append(re.escape(char))
-                i += 1
-            else:
-                body = glob[i + 1 : end].replace("\\", "\\\\")
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end + 1
-        else:
-            out.append(re.escape(char))
-            i += 1
-    pattern = "".join(out)
-    if glob.endswith("/"):
-        pattern += ".*"
-    return re.compile(pattern, re.DOTALL)
-
-
 def glob_matches(path: str, glob: str) -> bool:
-    """Tell whether repository path ``path`` matches ``glob``.
+    """Tell whether repository path ``path`` matches ``glob``, with the plan validator's rules.
 
     ``*`` and ``?`` match within one path segment, and ``**`` matches across segments: ``src/**``
     is everything under ``src`` and ``**/test_*.py`` is such a file at any depth. ``[abc]`` is a
     character class. A glob ending in ``/`` matches everything under that folder.
     """
-    return _glob_regex(glob.removeprefix("./")).fullmatch(path) is not None
+    from aipass_tui.core.plans.globs import matches_any
+
+    return matches_any([glob.removeprefix("./")], path)
 
 
 def find_violations(files: list[str], globs: list[str]) -> list[str]:
@@ -420,7 +382,13 @@ def request_changes(ctx: "HandlerContext", pull_id: str, message: str = "") -> d
         f"Review of pull request #{pull.id} ({pull.title}) on branch {pull.branch} asks for changes:\n\n"
         f"{comments}\n\nMake these changes on the same branch."
     )
-    request = {"agent": pull.agent, "subject": f"Address review comments on pull request #{pull.id}: {pull.title}", "body": body, "branch": pull.branch}
+    request = {
+        "agent": pull.agent,
+        "subject": f"Address review comments on pull request #{pull.id}: {pull.title}",
+        "body": body,
+        "branch": pull.branch,
+        "plan_task": pull.plan_task,
+    }
     request_id = dispatch_request(ctx, request)
     for comment in unsent:
         comment.sent = True
@@ -435,7 +403,7 @@ def rebase_request(ctx: "HandlerContext", pull_id: str) -> dict[str, Any]:
     """Send the agent a request to rebase the branch onto the target and resolve the conflicts."""
     store = PullStore(ctx.paths)
     pull = _load_active(store, pull_id, "sent back for a rebase")
-    request = rebase_suggestion(pull, pull.conflict_files)
+    request = {**rebase_suggestion(pull, pull.conflict_files), "plan_task": pull.plan_task}
     request_id = dispatch_request(ctx, request)
     pull.status = PullStatus.CHANGES_REQUESTED
     pull.message = f"rebase requested from {pull.agent}"
@@ -452,7 +420,10 @@ def dispatch_request(ctx: "HandlerContext", request: dict[str, Any]) -> str | No
     if request["agent"] not in ctx.settings.agents:
         raise MergeError(f"agent {request['agent']!r} is not in the configuration any more: add it back to send it the request")
     if ctx.orchestrator is not None:
-        result = ctx.orchestrator.dispatch(request["agent"], request["subject"], request["body"], sender="review", branch=request["branch"])
+        result = ctx.orchestrator.dispatch(
+            request["agent"], request["subject"], request["body"], sender="review",
+            branch=request["branch"], plan_task=request.get("plan_task"),
+        )
         return getattr(result, "id", None)
     request_id = clock.new_id("r")
     message = {
@@ -464,6 +435,7 @@ def dispatch_request(ctx: "HandlerContext", request: dict[str, Any]) -> str | No
         "sender": "review",
         "priority": 0,
         "branch": request["branch"],
+        "plan_task": request.get("plan_task"),
         "created_at": clock.now(),
     }
     write_json(ctx.paths.inbox / f"{request_id}.json", message)

@@ -168,6 +168,7 @@ class Orchestrator(RecoveryMixin):
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aipass-finish")
             self._started = True
             self.flush(force=True)
+            self._resume_plans()
         except BaseException:
             if self._owns_lock:
                 self._lock_file.release()
@@ -261,6 +262,11 @@ class Orchestrator(RecoveryMixin):
 
     def close(self, stop_runs: bool = False) -> None:
         """Stop ticking and release the lock; live runs keep going unless ``stop_runs``."""
+        from aipass_tui.core.plans.host import existing_host
+
+        host = existing_host(self)
+        if host is not None:
+            host.stop()
         self._stop_event.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -837,6 +843,16 @@ class Orchestrator(RecoveryMixin):
             TMPDIR=str(tmp),
         )
         return env
+
+    def _resume_plans(self) -> None:
+        """Follow plans that were running or paused when the last orchestrator stopped."""
+        from aipass_tui.core.plans.host import host_for
+
+        host = host_for(self, self.paths, self.settings, start_thread=False)
+        resumed = host.resume()
+        if resumed:
+            host.start_thread()
+            log.info("resumed plans: %s", ", ".join(resumed))
 
     def _prune_removed_worktrees(self) -> None:
         workspace = self._get_workspace()

@@ -125,6 +125,8 @@ class PullRequest(StateModel):
     """Path -> blob id of the content the user marked as viewed."""
     violations: list[str] = Field(default_factory=list)
     """Changed paths outside the globs the plan assigned to the task."""
+    plan_task: str | None = None
+    """The plan task (``<plan-id>:<task-id>``) this pull request delivers, if any."""
     conflict_files: list[str] = Field(default_factory=list)
     merge_commit: str | None = None
     message: str | None = None
