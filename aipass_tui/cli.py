@@ -221,6 +221,10 @@ def cmd_work(args: argparse.Namespace) -> int:
         orchestrator.start()
     except LockHeld as exc:
         raise CliError(f"{exc}; stop it first or use that one") from exc
+    for request in orchestrator.snapshot().requests:
+        if request.status.value in ("queued", "held") and request.id not in seen_queued:
+            seen_queued.add(request.id)
+            print(f"queued   {request.id} {request.agent}: {request.subject}", flush=True)
     _watch_inbox(orchestrator)
     try:
         return orchestrator.run_forever(until_idle=args.until_idle)
