@@ -3,7 +3,7 @@
 
 The script runs the real orchestrator in a temporary git repository with fake claude, codex and
 gemini CLIs (``tests/fakes``) and the scripted demo agents, waits until the agents have done
-something worth showing, records what the orchestrator knows, stops the runs, freezes the clock at
+something worth showing, records the orchestrator's state, stops the runs, freezes the clock at
 the moment of the recording, and renders the real cockpit headless from that recording:
 
     main.svg    the agent panes, CPU meter and waiting requests
@@ -74,7 +74,7 @@ def command_agent(name: str, argv: list[str]) -> str:
     return f'[agents.{name}]\nkind = "command"\ncommand = {json.dumps(argv)}\nisolation = "shared"\n'
 
 
-def wait_until(orchestrator: Orchestrator, predicate: Callable[[], bool], what: str) -> None:
+def wait_until(orchestrator: Orchestrator, predicate: Callable[[], bool], description: str) -> None:
     """Wait for ``predicate``; on time-out stop every run and exit with a message."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while time.monotonic() < deadline:
@@ -82,11 +82,11 @@ def wait_until(orchestrator: Orchestrator, predicate: Callable[[], bool], what: 
             return
         time.sleep(0.1)
     orchestrator.close(stop_runs=True)
-    raise SystemExit(f"screenshots: timed out after {DEADLINE_SECONDS:.0f} s waiting for {what}")
+    raise SystemExit(f"screenshots: timed out after {DEADLINE_SECONDS:.0f} s waiting for {description}")
 
 
 def record(orchestrator: Orchestrator) -> tuple[RecordedSource, float]:
-    """Copy what the orchestrator knows into a RecordedSource, then stop every run."""
+    """Copy the orchestrator's state into a RecordedSource, then stop every run."""
     snapshot = orchestrator.snapshot()
     names = orchestrator.agent_names
     events = {name: orchestrator.recent_events(name) for name in names}

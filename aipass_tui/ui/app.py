@@ -2,9 +2,9 @@
 
 The orchestrator runs on its own thread and hands each tick's notices to ``_receive``, which
 only appends them to a deque. A UI timer (``settings.ui.flush_hz``) drains the deque into the
-model and refreshes what changed; a second timer fetches a full snapshot once a second on a
-worker thread (metrics, elapsed times, anything a notice did not carry). No widget is touched
-from another thread.
+model and refreshes what changed. A second timer fetches a full snapshot once a second on a
+worker thread, for metrics, elapsed times and anything a notice did not carry. No widget is
+touched from another thread.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 
 from aipass_tui.config import Settings
-from aipass_tui.core.notices import Notice, UserNotice
+from aipass_tui.core.notices import Notice, PullChanged, UserNotice
 from aipass_tui.core.store import StateError
 from aipass_tui.ui import bindings
 from aipass_tui.ui.model import Changes, CockpitModel
@@ -166,10 +166,21 @@ class AipassApp(App[str]):
             return
         changes = Changes()
         while self._inbox:
-            changes.merge(self.model.apply_notices(self._inbox.popleft()))
+            batch = self._inbox.popleft()
+            changes.merge(self.model.apply_notices(batch))
+            self._forward_pulls([notice.pull for notice in batch if isinstance(notice, PullChanged)])
         for notice in changes.user_notices:
             self._show_notice(notice)
         self._deliver(changes)
+
+    def _forward_pulls(self, records: list[dict[str, Any]]) -> None:
+        """Hand changed pull request records to every open screen that shows pull requests."""
+        if not records:
+            return
+        for screen in list(self.screen_stack):
+            receive = getattr(screen, "pulls_changed", None)
+            if receive is not None:
+                receive(records)
 
     def _fetch_snapshot(self) -> None:
         if not self._fetching:
@@ -207,8 +218,8 @@ class AipassApp(App[str]):
             if (changes or tick or self._has_output()) and hasattr(screen, "apply_changes"):
                 screen.apply_changes(changes, tick=tick)  # type: ignore[attr-defined]
         except (NoMatches, ScreenStackError):
-            # While the app shuts down its widgets are removed one by one; a timer tick that
-            # fires in between finds them gone, and there is nothing left to update.
+            # While the app shuts down, its widgets are removed one by one. A timer tick that
+            # fires in between finds them gone, so there is nothing left to update.
             if self.is_running:
                 raise
 
@@ -231,14 +242,14 @@ class AipassApp(App[str]):
 
     # Commands --------------------------------------------------------------------------------
 
-    def run_command(self, what: str, command: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
-        """Call an orchestrator command; a refusal becomes a notification saying why."""
+    def run_command(self, title: str, command: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """Call an orchestrator command; a rejected command becomes a notification saying why."""
         try:
             return command(*args, **kwargs)
         except (ValueError, KeyError, ReadOnlySource, StateError) as exc:
             reason = str(exc).strip("'\"")
-            log.warning("%s failed: %s", what, reason)
-            self.notify(reason, title=f"{what} failed", severity="error", timeout=8)
+            log.warning("%s failed: %s", title, reason)
+            self.notify(reason, title=f"{title} failed", severity="error", timeout=8)
             return None
 
     def open_dispatch(self, agent: str | None = None) -> None:
@@ -299,6 +310,12 @@ class AipassApp(App[str]):
 
         if not isinstance(self.base_screen(), QueueScreen):
             self.push_screen(QueueScreen())
+
+    def action_show_review(self) -> None:
+        from aipass_tui.ui.screens.review import ReviewScreen
+
+        if not isinstance(self.base_screen(), ReviewScreen):
+            self.push_screen(ReviewScreen())
 
     def action_help(self) -> None:
         from aipass_tui.ui.screens.help import HelpScreen
@@ -400,16 +417,16 @@ def create_app(
 def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = None) -> int:
     """Open the cockpit on ``repo`` and return the exit code.
 
-    The orchestrator is started here, before the first frame, so a refused start (another
-    orchestrator holds the repository: ``store.LockHeld``) reaches the caller as an exception.
+    The orchestrator is started here, before the first frame, so a rejected start reaches the
+    caller as an exception (``store.LockHeld`` when another orchestrator has the repository's lock).
     Quitting leaves the agents running unless the user chose to stop them.
     """
     from aipass_tui.core.orchestrator import Orchestrator
 
     low = resolve_low_bandwidth(low_bandwidth, settings)
     if low:
-        # NOTE: Textual reads TEXTUAL_FPS once at import; the screen's update period is the
-        # module constant below (checked in Textual 8.2.8), so it is lowered here instead.
+        # NOTE: Textual reads TEXTUAL_FPS once, at import. Screens take their update period
+        # from the module constant below (checked in Textual 8.2.8), so it is lowered here.
         textual.screen.UPDATE_PERIOD = 1 / LOW_BANDWIDTH_FPS  # type: ignore[misc]
     orchestrator = Orchestrator(repo, settings, role="cockpit")
     orchestrator.paths.ensure()

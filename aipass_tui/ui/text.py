@@ -170,51 +170,106 @@ def event_lines(event: Event, max_lines: int | None = MAX_EVENT_LINES) -> list[s
 
 
 def _format_event(event: Event, max_lines: int | None) -> list[str]:
-    kind = event.kind
-    data = event.data
-    text = event.text or ""
-    if kind in (EventKind.TEXT, EventKind.RAW):
-        lines = sanitize(text)
-        if kind == EventKind.TEXT:
-            while lines and not lines[-1].strip():
-                lines.pop()
-        return _limited(lines, max_lines)
-    if kind == EventKind.TOOL_USE:
-        tool = str(data.get("tool") or data.get("name") or "tool")
-        arguments = tool_arguments(data) or shorten(sanitize_line(text), 100)
-        return [f"→ {sanitize_line(tool)} {arguments}".rstrip()]
-    if kind == EventKind.TOOL_RESULT:
-        summary = _first_line_with_count(text, 100) or "(no output)"
-        marker = "✗ tool failed:" if data.get("is_error") else "←"
-        return [f"{marker} {summary}"]
-    if kind == EventKind.THINKING:
-        return [f"∴ {_first_line_with_count(text, 100) or 'thinking'}"]
-    if kind == EventKind.TODO:
-        return [todo_summary(data.get("items") or [])]
-    if kind == EventKind.SUBAGENT_START:
-        label = str(data.get("subagent_type") or "sub-agent")
-        return [f"⇢ {sanitize_line(label)} started: {shorten(sanitize_line(text), 100)}".rstrip(": ")]
-    if kind == EventKind.SUBAGENT_END:
-        state = "failed" if data.get("is_error") else "done"
-        detail = _first_line_with_count(text, 100)
-        return [f"⇠ sub-agent {state}" + (f": {detail}" if detail else "")]
-    if kind == EventKind.USAGE:
-        return []
-    if kind in (EventKind.RETRY, EventKind.RATE_LIMIT):
-        label = "rate limited" if kind == EventKind.RATE_LIMIT else "retrying"
-        return [f"↻ {label}" + (f": {_first_line_with_count(text, 100)}" if text else "")]
-    if kind == EventKind.ERROR:
-        return [f"✗ error: {line}" if index == 0 else f"  {line}" for index, line in enumerate(_limited(sanitize(text), 20))]
-    if kind == EventKind.RESULT:
-        label = "✗ failed" if data.get("is_error") else "■ finished"
-        detail = _first_line_with_count(text, 200)
-        return [label + (f": {detail}" if detail else "")]
-    if kind == EventKind.STDERR:
-        return [f"stderr: {line}" for line in _limited(sanitize(text), max_lines)]
-    if kind == EventKind.INIT:
-        model = data.get("model")
-        return ["● session started" + (f" · model {sanitize_line(str(model))}" if model else "")]
+    formatter = _FORMATTERS.get(event.kind, _format_status)
+    return formatter(event.text or "", event.data, max_lines)
+
+
+def _format_message(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    lines = sanitize(text)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return _limited(lines, max_lines)
+
+
+def _format_raw(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return _limited(sanitize(text), max_lines)
+
+
+def _format_tool_use(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    tool = str(data.get("tool") or data.get("name") or "tool")
+    arguments = tool_arguments(data) or shorten(sanitize_line(text), 100)
+    return [f"→ {sanitize_line(tool)} {arguments}".rstrip()]
+
+
+def _format_tool_result(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    summary = _first_line_with_count(text, 100) or "(no output)"
+    marker = "✗ tool failed:" if data.get("is_error") else "←"
+    return [f"{marker} {summary}"]
+
+
+def _format_thinking(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return [f"∴ {_first_line_with_count(text, 100) or 'thinking'}"]
+
+
+def _format_todo(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return [todo_summary(data.get("items") or [])]
+
+
+def _format_subagent_start(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    label = str(data.get("subagent_type") or "sub-agent")
+    return [f"⇢ {sanitize_line(label)} started: {shorten(sanitize_line(text), 100)}".rstrip(": ")]
+
+
+def _format_subagent_end(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    state = "failed" if data.get("is_error") else "done"
+    detail = _first_line_with_count(text, 100)
+    return [f"⇠ sub-agent {state}" + (f": {detail}" if detail else "")]
+
+
+def _format_usage(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return []  # panes show tokens and cost in their header
+
+
+def _format_retry(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return ["↻ retrying" + (f": {_first_line_with_count(text, 100)}" if text else "")]
+
+
+def _format_rate_limit(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return ["↻ rate limited" + (f": {_first_line_with_count(text, 100)}" if text else "")]
+
+
+def _format_error(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    lines = _limited(sanitize(text), 20)
+    return [f"✗ error: {lines[0]}", *(f"  {line}" for line in lines[1:])]
+
+
+def _format_result(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    label = "✗ failed" if data.get("is_error") else "■ finished"
+    detail = _first_line_with_count(text, 200)
+    return [label + (f": {detail}" if detail else "")]
+
+
+def _format_stderr(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    return [f"stderr: {line}" for line in _limited(sanitize(text), max_lines)]
+
+
+def _format_init(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
+    model = data.get("model")
+    return ["● session started" + (f" · model {sanitize_line(str(model))}" if model else "")]
+
+
+def _format_status(text: str, data: dict[str, Any], max_lines: int | None) -> list[str]:
     return [f"· {line}" for line in _limited(sanitize(text), max_lines) if line.strip()]
+
+
+_FORMATTERS = {
+    EventKind.TEXT: _format_message,
+    EventKind.RAW: _format_raw,
+    EventKind.TOOL_USE: _format_tool_use,
+    EventKind.TOOL_RESULT: _format_tool_result,
+    EventKind.THINKING: _format_thinking,
+    EventKind.TODO: _format_todo,
+    EventKind.SUBAGENT_START: _format_subagent_start,
+    EventKind.SUBAGENT_END: _format_subagent_end,
+    EventKind.USAGE: _format_usage,
+    EventKind.RETRY: _format_retry,
+    EventKind.RATE_LIMIT: _format_rate_limit,
+    EventKind.ERROR: _format_error,
+    EventKind.RESULT: _format_result,
+    EventKind.STDERR: _format_stderr,
+    EventKind.INIT: _format_init,
+    EventKind.STATUS: _format_status,
+}
 
 
 def event_row(event: Event, limit: int = 400) -> str:

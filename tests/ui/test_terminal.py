@@ -122,7 +122,8 @@ def test_hangup_closes_cleanly_and_runs_keep_going(repo: Path, orchestrators: li
         assert terminal.wait_exit() == 0
     finally:
         terminal.close()
-    assert psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    assert psutil.pid_exists(pid)
+    assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     assert not lock_is_held(Paths(repo).orchestrator_lock)
     cleanup = start_orchestrator(repo, settings, orchestrators)
     wait_until(lambda: cleanup.snapshot().agents["alpha"].pid == pid, timeout=10, message="run re-attached")

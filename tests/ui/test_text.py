@@ -66,7 +66,9 @@ def test_huge_line_is_cut() -> None:
 def test_sanitized_lines_hold_no_control_characters(text: str) -> None:
     for line in sanitize(text):
         assert "\x1b" not in line
-        assert "\r" not in line and "\n" not in line and "\t" not in line
+        assert "\r" not in line
+        assert "\n" not in line
+        assert "\t" not in line
         assert not CONTROL.search(line)
 
 

@@ -33,7 +33,11 @@ class DispatchScreen(ModalScreen[Request | None]):
     def __init__(self, agents: list[str], agent: str | None = None) -> None:
         super().__init__()
         self.agents = agents
-        self.initial_agent = agent if agent in agents else (agents[0] if agents else None)
+        self.initial_agent: str | None = None
+        if agent in agents:
+            self.initial_agent = agent
+        elif agents:
+            self.initial_agent = agents[0]
 
     @property
     def cockpit(self) -> "AipassApp":

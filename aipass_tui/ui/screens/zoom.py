@@ -110,7 +110,7 @@ class ZoomScreen(Screen[None]):
         return runs[-1].id if runs else None
 
     def transcript_path(self, run_id: str) -> tuple[Path, bool]:
-        """Return the file that holds a run's transcript, and whether it holds events."""
+        """Return the file with a run's transcript, and whether it contains events (else plain text)."""
         run_dir = self.cockpit.source.paths.run_dir(run_id)
         events = run_dir / "events.jsonl"
         if events.exists() or not (run_dir / "stdout").exists():

@@ -73,10 +73,10 @@ class AgentPane(Vertical, can_focus=True):
         self._agent_state = state
         if not self.is_mounted:
             return
-        wanted = describe.status_class(state.status)
-        if force or not self.has_class(wanted):
+        status_class = describe.status_class(state.status)
+        if force or not self.has_class(status_class):
             self.remove_class(*describe.STATUS_CLASSES)
-            self.add_class(wanted)
+            self.add_class(status_class)
         self.query_one(StatusBadge).show_status(state.status)
         self.border_subtitle = describe.identity(state)
         subject = describe.subject(state)
