@@ -221,9 +221,9 @@ class DiffView(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         if not document.has_rows:
             name = "diff-view--error" if document.error else "diff-view--notice"
-            style = base + self.get_component_rich_style(name)
-            text = Text(" " + document.lines[layout_row], style=style, no_wrap=True, end="")
-            return Strip(list(text.render(self.app.console))).crop_extend(0, width, base)
+            style = base + self.get_component_rich_style(name, partial=True)
+            text = Text(" " + document.lines[layout_row], no_wrap=True, end="")
+            return Strip(list(text.render(self.app.console))).crop_extend(0, width, None).apply_style(style)
         cursor = layout_row == self.cursor
         if not self.split:
             return self._unified(layout_row, width, base, cursor)

@@ -182,8 +182,8 @@ class FileList(ScrollView, can_focus=True):
             text.append(f"−{entry.deletions}", self._style("file-list--deletions"))
             if entry.mode_change:
                 text.append(" mode", self._style("file-list--muted"))
-        text.stylize(row_style)
-        return Strip(list(text.render(self.app.console))).crop_extend(0, width, row_style)
+        # The row style goes underneath, so the status and count colours stay.
+        return Strip(list(text.render(self.app.console))).crop_extend(0, width, None).apply_style(row_style)
 
     # Cursor ----------------------------------------------------------------------------------
 

@@ -1,0 +1,361 @@
+"""The pull request list, and the one way review screens call the core's review commands.
+
+Review commands (``pr.merge``, ``pr.comment``, ...) run git, so ``PullCommands`` runs them on a
+thread worker through ``run_handler`` with the cockpit's orchestrator, and the worker posts the
+outcome back as a message. Every changed pull request record is then handed to each open
+review screen (``announce_pulls``), as the orchestrator's ``PullChanged`` notices are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import TYPE_CHECKING, Any, Callable, cast
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, Static
+
+from aipass_tui.core import clock
+from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
+from aipass_tui.core.notices import Notice, PullChanged
+from aipass_tui.core.pulls import ACTIVE_STATUSES, PullRequest, PullStatus, PullStore
+from aipass_tui.core.store import Paths
+from aipass_tui.ui import bindings
+from aipass_tui.ui.source import RecordedSource
+from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+
+if TYPE_CHECKING:
+    from aipass_tui.ui.app import AipassApp
+    from aipass_tui.ui.model import Changes
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 5.0
+"""How often the list compares the pull request files on disk with what it shows."""
+FAILED_CHECKS = ("failed", "timed_out", "error")
+STATUS_STYLES = {
+    PullStatus.OPEN: "bold",
+    PullStatus.CHANGES_REQUESTED: "yellow",
+    PullStatus.APPROVED: "green",
+    PullStatus.MERGED: "magenta",
+    PullStatus.CLOSED: "dim",
+    PullStatus.CONFLICT: "bold red",
+}
+COLUMNS = (
+    ("id", "#"),
+    ("agent", "Agent"),
+    ("title", "Title"),
+    ("files", "Files"),
+    ("lines", "+/−"),
+    ("checks", "Checks"),
+    ("status", "Status"),
+    ("violations", "Outside"),
+    ("age", "Age"),
+)
+
+
+# Pull request notices --------------------------------------------------------------------------
+
+
+def announce_pulls(app: App[Any], records: list[dict[str, Any]]) -> None:
+    """Hand changed pull request records to every open screen that shows pull requests."""
+    for screen in list(app.screen_stack):
+        receive = getattr(screen, "pulls_changed", None)
+        if receive is not None:
+            receive(records)
+
+
+def forward_pull_notices(app: App[Any], batch: list[Notice]) -> None:
+    """Pass the ``PullChanged`` notices of one orchestrator tick to the review screens."""
+    records = [notice.pull for notice in batch if isinstance(notice, PullChanged)]
+    if records:
+        announce_pulls(app, records)
+
+
+# Labels ------------------------------------------------------------------------------------------
+
+
+def checks_label(pull: PullRequest) -> Text:
+    """Return ``passed``, ``failed 1/3`` or ``none``, coloured."""
+    if not pull.checks:
+        return Text("none", style="dim")
+    failed = sum(1 for check in pull.checks if check.status in FAILED_CHECKS)
+    if failed:
+        return Text(f"failed {failed}/{len(pull.checks)}", style="bold red")
+    return Text("passed", style="green")
+
+
+def status_label(pull: PullRequest) -> Text:
+    return Text(pull.status.value, style=STATUS_STYLES.get(pull.status, ""))
+
+
+def list_order(pulls: list[PullRequest]) -> list[PullRequest]:
+    """Return pull requests to review first (newest first), then merged and closed ones (newest first)."""
+    active = sorted((p for p in pulls if p.status in ACTIVE_STATUSES), key=lambda p: -int(p.id))
+    done = sorted((p for p in pulls if p.status not in ACTIVE_STATUSES), key=lambda p: -int(p.id))
+    return active + done
+
+
+# Commands ------------------------------------------------------------------------------------------
+
+
+class PullCommandFinished(Message):
+    """A review command ended on its worker: ``result`` on success, else ``error``."""
+
+    def __init__(self, token: int, name: str, result: dict[str, Any] | None, error: str | None) -> None:
+        super().__init__()
+        self.token = token
+        self.name = name
+        self.result = result
+        self.error = error
+
+
+_tokens = itertools.count(1)
+Done = Callable[[dict[str, Any]], None]
+
+
+class PullCommands:
+    """Mixed into screens: run a review command on a worker and call back on the UI thread."""
+
+    _pending_commands: dict[int, tuple[str, Done | None]]
+
+    def call_pull_command(self, what: str, name: str, args: dict[str, Any], on_done: Done | None = None) -> bool:
+        """Start command ``name``; ``what`` titles a failure notification. Return False when refused."""
+        screen = cast(Screen[Any], self)
+        source = cast("AipassApp", screen.app).source
+        if isinstance(source, RecordedSource):
+            screen.notify("this cockpit shows a recorded snapshot, not a running orchestrator", title=f"{what} failed", severity="error")
+            return False
+        if not hasattr(self, "_pending_commands"):
+            self._pending_commands = {}
+        token = next(_tokens)
+        self._pending_commands[token] = (what, on_done)
+        log.info("review command %s %s", name, {k: v for k, v in args.items() if k != "body"})
+        self._run_pull_command(token, HandlerContext(source.paths, source.settings, source), name, args)  # type: ignore[arg-type]
+        return True
+
+    @work(thread=True, group="pull-command", exit_on_error=False)
+    def _run_pull_command(self, token: int, ctx: HandlerContext, name: str, args: dict[str, Any]) -> None:
+        screen = cast(Screen[Any], self)
+        try:
+            result = run_handler(ctx, name, args)
+        except HandlerError as exc:
+            log.warning("review command %s failed: %s", name, exc)
+            screen.post_message(PullCommandFinished(token, name, None, str(exc)))
+            return
+        except Exception as exc:  # a bug or an unexpected git failure: say so instead of losing it
+            log.exception("review command %s failed", name)
+            screen.post_message(PullCommandFinished(token, name, None, f"{type(exc).__name__}: {exc}"))
+            return
+        screen.post_message(PullCommandFinished(token, name, result, None))
+
+    def on_pull_command_finished(self, message: PullCommandFinished) -> None:
+        screen = cast(Screen[Any], self)
+        what, on_done = self._pending_commands.pop(message.token, (message.name, None))
+        if message.error is not None:
+            screen.notify(message.error, title=f"{what} failed", severity="error", timeout=10)
+            return
+        result = message.result or {}
+        if isinstance(result.get("pull"), dict):
+            announce_pulls(screen.app, [result["pull"]])
+        if on_done is not None:
+            on_done(result)
+
+
+# The list ------------------------------------------------------------------------------------------
+
+
+class PullsLoaded(Message):
+    """Pull requests read from disk on a worker, with messages about unreadable files."""
+
+    def __init__(self, pulls: list[PullRequest], problems: list[str], signature: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.pulls = pulls
+        self.problems = problems
+        self.signature = signature
+
+
+def folder_signature(paths: Paths) -> tuple[Any, ...]:
+    """Return names, sizes and change times of the pull request files, to notice changes cheaply."""
+    folder = paths.pulls
+    if not folder.is_dir():
+        return ()
+    entries = []
+    for entry in folder.glob("*.json"):
+        try:
+            stat = entry.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((entry.name, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+class ReviewScreen(PullCommands, Screen[None]):
+    """Every pull request with its agent, size, checks, status, violations and age."""
+
+    CSS_PATH = "review.tcss"
+    BINDINGS = bindings.bindings(bindings.REVIEW)
+    BINDING_SCOPE = bindings.REVIEW
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pulls: dict[str, PullRequest] = {}
+        self.loaded = False
+        self._order: list[str] = []
+        self._signature: tuple[Any, ...] | None = None
+        self._reported: set[str] = set()
+
+    @property
+    def cockpit(self) -> "AipassApp":
+        return cast("AipassApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Label("Pull requests", id="review-title")
+        yield DataTable(id="pulls", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="pull-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+        table.focus()
+        self.reload()
+        if not self.cockpit.frozen:
+            self.set_interval(POLL_SECONDS, self._poll, name="pull-poll")
+
+    # Loading -------------------------------------------------------------------------------
+
+    def reload(self, *, only_if_changed: bool = False) -> None:
+        """Read the pull requests from disk again (on a worker)."""
+        self._load(self.cockpit.source.paths, None if not only_if_changed else self._signature)
+
+    def _poll(self) -> None:
+        self.reload(only_if_changed=True)
+
+    @work(thread=True, exclusive=True, group="pull-list", exit_on_error=False)
+    def _load(self, paths: Paths, previous: tuple[Any, ...] | None) -> None:
+        signature = folder_signature(paths)
+        if previous is not None and signature == previous:
+            return
+        store = PullStore(paths)
+        pulls = store.list()
+        self.post_message(PullsLoaded(pulls, store.problems, signature))
+
+    def on_pulls_loaded(self, message: PullsLoaded) -> None:
+        self._signature = message.signature
+        self.pulls = {pull.id: pull for pull in message.pulls}
+        self.loaded = True
+        for problem in message.problems:
+            if problem not in self._reported:
+                self._reported.add(problem)
+                self.notify(problem, title="Unreadable pull request", severity="error", timeout=10)
+        self._sync()
+
+    def pulls_changed(self, records: list[dict[str, Any]]) -> None:
+        """Reload from disk when the orchestrator or a review command changed a pull request."""
+        self.reload()
+
+    def apply_changes(self, changes: "Changes", tick: bool = False) -> None:
+        if tick and self.pulls:
+            self._update_ages()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # Rows ----------------------------------------------------------------------------------
+
+    def _cells(self, pull: PullRequest, now: float) -> list[Text]:
+        violations = Text(str(len(pull.violations)), style="bold red") if pull.violations else Text("")
+        return [
+            Text(f"#{pull.id}", justify="right"),
+            Text(sanitize_line(pull.agent)),
+            Text(shorten(sanitize_line(pull.title), 48)),
+            Text(str(len(pull.files)), justify="right"),
+            Text.assemble((f"+{pull.additions}", "green"), " ", (f"−{pull.deletions}", "red")),
+            checks_label(pull),
+            status_label(pull),
+            violations,
+            Text(format_duration(now - pull.created_at), justify="right"),
+        ]
+
+    def _sync(self) -> None:
+        table = self.query_one(DataTable)
+        selected = self.selected_pull()
+        ordered = list_order(list(self.pulls.values()))
+        now = clock.now()
+        table.clear()
+        self._order = [pull.id for pull in ordered]
+        for pull in ordered:
+            table.add_row(*self._cells(pull, now), key=pull.id)
+        if selected is not None and selected.id in self._order:
+            table.move_cursor(row=self._order.index(selected.id), animate=False)
+        active = sum(1 for pull in ordered if pull.status in ACTIVE_STATUSES)
+        self.query_one("#review-title", Label).update(
+            f"Pull requests · {active} to review · {len(ordered) - active} merged or closed"
+        )
+        self._show_detail()
+
+    def _update_ages(self) -> None:
+        table = self.query_one(DataTable)
+        now = clock.now()
+        for pull_id in self._order:
+            pull = self.pulls[pull_id]
+            table.update_cell(pull_id, "age", Text(format_duration(now - pull.created_at), justify="right"))
+
+    def selected_pull(self) -> PullRequest | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return self.pulls.get(str(row_key.value))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_pull()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#pull-detail", Static)
+        pull = self.selected_pull()
+        if pull is None:
+            detail.update("no pull requests yet: agents working in worktrees open one when a run ends with changes")
+            return
+        lines = [
+            f"#{pull.id} · {pull.branch} → {pull.target} · head {pull.head[:12]} · "
+            f"{len(pull.comments)} comments · updated {format_duration(clock.now() - pull.updated_at)} ago"
+        ]
+        if pull.message:
+            lines.append(sanitize_line(pull.message))
+        if pull.violations:
+            lines.append(f"outside the plan task's files: {', '.join(pull.violations[:8])}" + (" …" if len(pull.violations) > 8 else ""))
+        if pull.body:
+            lines.append(shorten(sanitize_line(pull.body.strip().splitlines()[0]), 200))
+        detail.update("\n".join(lines))
+
+    # Actions -------------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_open_pull(self) -> None:
+        from aipass_tui.ui.screens.pull import PullScreen
+
+        pull = self.selected_pull()
+        if pull is not None:
+            self.app.push_screen(PullScreen(pull))
+
+    def action_show_checks(self) -> None:
+        from aipass_tui.ui.screens.checks import ChecksScreen
+
+        pull = self.selected_pull()
+        if pull is not None:
+            self.app.push_screen(ChecksScreen(pull))
