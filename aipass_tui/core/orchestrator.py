@@ -29,6 +29,7 @@ from aipass_tui.core.handlers import HandlerContext, HandlerError, handler, run_
 from aipass_tui.core.live import LiveRun
 from aipass_tui.core.recovery import RecoveryMixin
 from aipass_tui.core.models import (
+    FINAL_RUN_STATUSES,
     OPEN_REQUEST_STATUSES,
     AgentState,
     AgentStatus,
@@ -55,10 +56,12 @@ from aipass_tui.core.runners.local import LocalRunner, kill_leftovers
 from aipass_tui.core.store import (
     CorruptStateError,
     FileLock,
+    LockHeld,
     Paths,
     StateError,
     StateWriteError,
     read_json,
+    read_lock_info,
     read_model,
     write_json,
 )
@@ -156,7 +159,10 @@ class Orchestrator(RecoveryMixin):
         if self._lock_file is None:
             self._lock_file = FileLock(self.paths.orchestrator_lock, role=self.role)
         if not self._lock_file.held:
-            self._lock_file.acquire()
+            try:
+                self._lock_file.acquire()
+            except LockHeld as exc:
+                raise _named_holder(exc) from None
         try:
             self.load()
             # Requests still in the inbox are read before runs are re-attached, so a run started
@@ -197,8 +203,8 @@ class Orchestrator(RecoveryMixin):
         try:
             agent = read_model(self.paths.agent_state(name), AgentState)
         except CorruptStateError as exc:
-            self._notify("warning", "Agent state was unreadable", str(exc), agent=name)
-            agent = None
+            self._notify("warning", "Agent state was unreadable", f"{exc}. It was rebuilt from the agent's runs on disk.", agent=name)
+            agent = self._agent_from_runs(name, config)
         except StateError as exc:
             self._notify("error", "Agent state is too new", str(exc), agent=name)
             agent = None
@@ -206,6 +212,22 @@ class Orchestrator(RecoveryMixin):
             agent = AgentState(name=name, kind=config.kind, model=config.model)
         agent.kind = config.kind
         agent.model = config.model
+        return agent
+
+    def _agent_from_runs(self, name: str, config: AgentConfig) -> AgentState:
+        """Rebuild an agent's state from its newest finished run; a live run fills the rest when re-attached."""
+        agent = AgentState(name=name, kind=config.kind, model=config.model)
+        ended = [rid for rid, status in self._state.runs.items() if _run_agent(rid, name) and status in FINAL_RUN_STATUSES]
+        # Run ids start with the agent name and the UTC start time, so the newest sorts last.
+        for run_id in sorted(ended, reverse=True):
+            try:
+                record = read_model(self.paths.run_dir(run_id) / "run.json", RunRecord)
+            except StateError:
+                continue
+            if record is not None and record.agent == name:
+                agent.last_run_status = record.status
+                agent.last_run_message = record.message
+                break
         return agent
 
     def start_thread(self) -> threading.Thread:
@@ -1188,10 +1210,11 @@ class Orchestrator(RecoveryMixin):
             self._last_agent_flush = now
 
     def _write_failed(self, exc: StateWriteError) -> None:
+        # One notice per outage: while the disk stays full, every file fails again on each flush.
         message = str(exc)
-        if message != self._write_error:
-            self._write_error = message
+        if self._write_error is None:
             self._notify("error", "State write failed", f"{message}. The previous state is intact; work continues and the write is retried.")
+        self._write_error = message
 
     def _write_recovered(self) -> None:
         if self._write_error is not None:
@@ -1294,6 +1317,16 @@ def _human(seconds: float) -> str:
     if seconds >= 60 and seconds % 60 == 0:
         return f"{int(seconds // 60)} min"
     return f"{seconds:g} s"
+
+
+def _named_holder(exc: LockHeld, wait: float = 1.0) -> LockHeld:
+    """Return LockHeld with the holder's pid: a holder that has just taken the lock writes it a moment later."""
+    deadline = time.monotonic() + wait
+    info = exc.info
+    while not info.get("pid") and time.monotonic() < deadline:
+        time.sleep(0.01)
+        info = read_lock_info(exc.path)
+    return LockHeld(exc.path, info) if info is not exc.info else exc
 
 
 def _raise_fd_limit() -> None:
