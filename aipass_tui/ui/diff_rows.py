@@ -1,8 +1,8 @@
 """What the diff view shows, kept apart from the widget: documents, split rows, highlighted text.
 
-A ``DiffDocument`` is one file of a pull request: its parsed patch, or a few message lines when
-there is nothing to show line by line (a binary file, a rename without changes, a file too large
-to load at once). ``SplitRows`` pairs removed and added lines for the side-by-side layout.
+A ``DiffDocument`` is one file of a pull request: its parsed patch, or a few message lines. The
+message lines stand in for a binary file, a rename without changes or a file too large to load
+at once. ``SplitRows`` pairs removed and added lines for the side-by-side layout.
 ``highlight`` turns one row into Rich text with syntax colours, and ``clean`` makes any content
 safe to draw: tabs expanded, control and invisible format characters shown as visible marks.
 This module imports Rich and Pygments but not Textual.
@@ -172,7 +172,7 @@ class SplitRows:
 
 @dataclass(frozen=True, slots=True)
 class CommentTarget:
-    """Where a new review comment attaches: a line on one side, a hunk, or the whole file."""
+    """Anchor of a new review comment: a line on one side, a hunk, or the whole file."""
 
     path: str
     line: int | None = None

@@ -78,7 +78,8 @@ async def test_list_shows_pull_and_opens_files(tmp_path: Path, orchestrators: li
 
         await pilot.press("n")
         assert view.cursor == view.hunk_rows()[1]
-        assert view.target().line is None and view.target().hunk.startswith("@@ ")
+        assert view.target().line is None
+        assert view.target().hunk.startswith("@@ -")
         await pilot.press("down", "down", "down", "down")
         target = view.target()
         assert (target.path, target.side) == ("notes.txt", "new")

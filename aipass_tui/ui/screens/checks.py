@@ -1,7 +1,7 @@
 """The checks of one pull request: each command's result, and the output of the selected one.
 
-The output comes from the check's log file under ``.aipass/state/pulls/`` (its last
-``MAX_LOG_BYTES``), read on a worker; without a log file the stored tail of the output is shown.
+The output comes from the last ``MAX_LOG_BYTES`` of the check's log file under
+``.aipass/state/pulls/``, read on a worker. Without a log file, the stored end of the output is shown.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class ChecksScreen(Screen[None]):
     def __init__(self, pull: PullRequest) -> None:
         super().__init__()
         self.pull = pull
-        self.shown: int | None = None
+        self.selected: int | None = None
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -109,9 +109,9 @@ class ChecksScreen(Screen[None]):
         self._show(event.cursor_row)
 
     def _show(self, index: int) -> None:
-        if index == self.shown or not 0 <= index < len(self.pull.checks):
+        if index == self.selected or not 0 <= index < len(self.pull.checks):
             return
-        self.shown = index
+        self.selected = index
         self._read(self.cockpit.source.paths.pulls, index, self.pull.checks[index])
 
     @work(thread=True, exclusive=True, group="check-output", exit_on_error=False)
@@ -119,7 +119,7 @@ class ChecksScreen(Screen[None]):
         self.post_message(OutputRead(index, read_output(folder, check)))
 
     def on_output_read(self, message: OutputRead) -> None:
-        if message.index != self.shown:
+        if message.index != self.selected:
             return
         output = self.query_one(Log)
         output.clear()

@@ -3,8 +3,8 @@
 The file list comes from the stored record, so it shows at once whatever the size of the pull
 request. A file's patch is loaded on a thread worker (one ``git diff`` of that path) and at most
 one load runs at a time: moving quickly through the list loads only the file the cursor rests
-on. Review actions go through the core's commands (``pr.merge``, ``pr.comment``, ...), on a
-worker as well; their results update the screen and every other open review screen.
+on. Review actions go through the core's commands (``pr.merge``, ``pr.comment``, ...) on a
+worker as well. Their results update this screen and every other open review screen.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from aipass_tui.core.diff import DiffError, PullDiff
 from aipass_tui.core.gitflow_git import GitError
@@ -82,8 +83,9 @@ class PullScreen(PullCommands, Screen[None]):
         self._diff: PullDiff | None = None
         self._diff_lock = threading.Lock()
         self._loading = False
-        self._wanted: tuple[str, bool] | None = None
+        self._next_load: tuple[str, bool] | None = None
         self._land_on_last_hunk = False
+        self._shown_lines: dict[str | None, str] = {}
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -129,7 +131,7 @@ class PullScreen(PullCommands, Screen[None]):
         )
         if pull.comments:
             second += f" · {len(pull.comments)} comments ({unsent} not sent)"
-        head.update(f"{first}\n{second}")
+        self._set_line(head, f"{first}\n{second}")
         for status in PullStatus:
             head.set_class(pull.status == status, f"-{status.value.replace('_', '-')}")
         self._show_banner()
@@ -144,8 +146,8 @@ class PullScreen(PullCommands, Screen[None]):
         elif pull.message:
             lines.append(sanitize_line(pull.message))
         if pull.violations:
-            shown = ", ".join(pull.violations[:6]) + (" …" if len(pull.violations) > 6 else "")
-            lines.append(f"{len(pull.violations)} files outside the plan task's files: {shown}")
+            listed = ", ".join(pull.violations[:6]) + (" …" if len(pull.violations) > 6 else "")
+            lines.append(f"{len(pull.violations)} files outside the plan task's files: {listed}")
         banner = self.query_one("#pull-banner", Static)
         banner.update("\n".join(lines))
         banner.display = bool(lines)
@@ -163,9 +165,11 @@ class PullScreen(PullCommands, Screen[None]):
         try:
             pull = PullStore(Paths(repo)).load(self.pull.id)
         except (PullNotFound, StateError, ValueError) as exc:
+            log.warning("could not read pull request %s again: %s", self.pull.id, exc)
             self.post_message(PullReloaded(None, str(exc)))
             return
-        self.post_message(PullReloaded(pull, None))
+        if not get_current_worker().is_cancelled:
+            self.post_message(PullReloaded(pull, None))
 
     def on_pull_reloaded(self, message: PullReloaded) -> None:
         if message.pull is None:
@@ -199,15 +203,15 @@ class PullScreen(PullCommands, Screen[None]):
         self.diff_view.focus()
 
     def _request_patch(self, path: str, *, full: bool) -> None:
-        self._wanted = (path, full)
+        self._next_load = (path, full)
         self._show_file_head()
         if not self._loading:
             self._start_load()
 
     def _start_load(self) -> None:
-        assert self._wanted is not None
-        path, full = self._wanted
-        self._wanted = None
+        assert self._next_load is not None
+        path, full = self._next_load
+        self._next_load = None
         self._loading = True
         self._load_patch(self.cockpit.source.paths.repo, self.pull.base, self.pull.head, path, full, self.diff_view.split)
 
@@ -238,12 +242,13 @@ class PullScreen(PullCommands, Screen[None]):
 
     def on_patch_loaded(self, message: PatchLoaded) -> None:
         self._loading = False
-        if self._wanted is not None:
+        if self._next_load is not None:
             self._start_load()
             return
         selected = self.file_list.selected
         if selected is None or selected.path != message.path or message.head != self.pull.head:
             return
+        summary_before = self._summary_only()
         self.document = message.document
         cursor = 0
         if self._land_on_last_hunk:
@@ -255,13 +260,17 @@ class PullScreen(PullCommands, Screen[None]):
             self.diff_view.move_cursor(hunks[-1] if hunks else 0, top=True)
         self._show_comment_marks()
         self._show_file_head()
-        self.refresh_bindings()
+        if self._summary_only() != summary_before:
+            self.refresh_bindings()  # the footer's "whole file" key; redrawing the footer is slow, so only on change
+
+    def _summary_only(self) -> bool:
+        return self.document is not None and self.document.patch is not None and self.document.patch.summary_only
 
     def _show_file_head(self) -> None:
         entry = self.file_list.selected
         head = self.query_one("#file-head", Static)
         if entry is None:
-            head.update("")
+            self._set_line(head, "")
             return
         parts = [f"{LETTERS.get(entry.status, '?')} {file_label(entry)}", entry.status.replace("_", " ")]
         if entry.binary:
@@ -275,8 +284,14 @@ class PullScreen(PullCommands, Screen[None]):
         if entry.path in self.pull.violations:
             parts.append("outside the plan task's files")
         position = f"file {self.file_list.cursor + 1} of {len(self.pull.files)}"
-        head.update(f"{' · '.join(parts)}  ({position})")
+        self._set_line(head, f"{' · '.join(parts)}  ({position})")
         head.set_class(entry.path in self.pull.violations, "-problem")
+
+    def _set_line(self, widget: Static, text: str) -> None:
+        """Update a fixed-height line without a layout pass (which redraws the whole screen)."""
+        if self._shown_lines.get(widget.id) != text:
+            self._shown_lines[widget.id] = text
+            widget.update(text, layout=False)
 
     # Comments ------------------------------------------------------------------------------------
 
@@ -294,7 +309,7 @@ class PullScreen(PullCommands, Screen[None]):
         target = target or self.diff_view.target()
         box = self.query_one("#line-comments", Static)
         if target is None:
-            box.update("")
+            self._set_line(box, "")
             return
         found = [
             c
@@ -309,10 +324,10 @@ class PullScreen(PullCommands, Screen[None]):
                 hint = "c comments on this hunk"
             else:
                 hint = "c comments on this file"
-            box.update(f"{shorten(target.describe(), 80)} · {hint} · R sends the comments to {self.pull.agent}")
+            self._set_line(box, f"{shorten(target.describe(), 80)} · {hint} · R sends the comments to {self.pull.agent}")
             return
         lines = [f"#{c.id} {'sent' if c.sent else 'not sent'}: {shorten(sanitize_line(c.body), 160)}" for c in found[-3:]]
-        box.update("\n".join(lines))
+        self._set_line(box, "\n".join(lines))
 
     def on_diff_view_cursor_moved(self, message: DiffView.CursorMoved) -> None:
         message.stop()
@@ -326,10 +341,13 @@ class PullScreen(PullCommands, Screen[None]):
             return
         context = target.preview if target.preview else "the whole file"
 
+        def saved(result: dict[str, Any]) -> None:
+            self.notify(f"comment #{result['comment']} saved on {target.describe()}", title="Comment")
+
         def save(body: str | None) -> None:
             if body:
                 args = {"pull_id": self.pull.id, "body": body, "path": target.path, "line": target.line, "side": target.side, "hunk": target.hunk}
-                self.call_pull_command("Comment", "pr.comment", args, lambda result: self.notify(f"comment #{result['comment']} saved on {target.describe()}", title="Comment"))
+                self.call_pull_command("Comment", "pr.comment", args, saved)
 
         self.app.push_screen(CommentScreen(f"Comment on {target.describe()}", context), save)
 
@@ -350,7 +368,7 @@ class PullScreen(PullCommands, Screen[None]):
             # Shown only where it helps; a merge stopped by your own changes offers it in its dialog.
             return self.pull.status == PullStatus.CONFLICT
         if action == "load_full":
-            return self.document is not None and self.document.patch is not None and self.document.patch.summary_only
+            return self._summary_only()
         if action in _ACTIVE_ONLY and self.pull.status not in ACTIVE_STATUSES:
             return None
         return True

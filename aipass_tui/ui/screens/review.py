@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
+from textual.worker import get_current_worker
 
 from aipass_tui.core import clock
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
@@ -123,17 +124,17 @@ class PullCommands:
 
     _pending_commands: dict[int, tuple[str, Done | None]]
 
-    def call_pull_command(self, what: str, name: str, args: dict[str, Any], on_done: Done | None = None) -> bool:
-        """Start command ``name``; ``what`` titles a failure notification. Return False when refused."""
+    def call_pull_command(self, title: str, name: str, args: dict[str, Any], on_done: Done | None = None) -> bool:
+        """Start command ``name``; ``title`` names it in a failure notification. Return False when rejected."""
         screen = cast(Screen[Any], self)
         source = cast("AipassApp", screen.app).source
         if isinstance(source, RecordedSource):
-            screen.notify("this cockpit shows a recorded snapshot, not a running orchestrator", title=f"{what} failed", severity="error")
+            screen.notify("this cockpit shows a recorded snapshot, not a running orchestrator", title=f"{title} failed", severity="error")
             return False
         if not hasattr(self, "_pending_commands"):
             self._pending_commands = {}
         token = next(_tokens)
-        self._pending_commands[token] = (what, on_done)
+        self._pending_commands[token] = (title, on_done)
         log.info("review command %s %s", name, {k: v for k, v in args.items() if k != "body"})
         self._run_pull_command(token, HandlerContext(source.paths, source.settings, source), name, args)  # type: ignore[arg-type]
         return True
@@ -147,7 +148,7 @@ class PullCommands:
             log.warning("review command %s failed: %s", name, exc)
             screen.post_message(PullCommandFinished(token, name, None, str(exc)))
             return
-        except Exception as exc:  # a bug or an unexpected git failure: say so instead of losing it
+        except Exception as exc:  # a bug or an unexpected git failure, reported instead of lost
             log.exception("review command %s failed", name)
             screen.post_message(PullCommandFinished(token, name, None, f"{type(exc).__name__}: {exc}"))
             return
@@ -155,9 +156,9 @@ class PullCommands:
 
     def on_pull_command_finished(self, message: PullCommandFinished) -> None:
         screen = cast(Screen[Any], self)
-        what, on_done = self._pending_commands.pop(message.token, (message.name, None))
+        title, on_done = self._pending_commands.pop(message.token, (message.name, None))
         if message.error is not None:
-            screen.notify(message.error, title=f"{what} failed", severity="error", timeout=10)
+            screen.notify(message.error, title=f"{title} failed", severity="error", timeout=10)
             return
         result = message.result or {}
         if isinstance(result.get("pull"), dict):
@@ -244,7 +245,8 @@ class ReviewScreen(PullCommands, Screen[None]):
             return
         store = PullStore(paths)
         pulls = store.list()
-        self.post_message(PullsLoaded(pulls, store.problems, signature))
+        if not get_current_worker().is_cancelled:  # a newer reload started meanwhile and reads newer files
+            self.post_message(PullsLoaded(pulls, store.problems, signature))
 
     def on_pulls_loaded(self, message: PullsLoaded) -> None:
         self._signature = message.signature

@@ -1,7 +1,7 @@
 """A virtualised diff view: only the rows on screen are read, highlighted and drawn.
 
-The view shows one ``DiffDocument`` at a time, unified or side by side. ``render_line`` asks
-the patch for the one row it draws (the core builds rows on access), highlights that row's
+The view shows one ``DiffDocument`` at a time, unified or side by side. ``render_line`` reads
+from the patch the one row it draws (the core builds rows on access), highlights that row's
 content with the file's Pygments lexer and keeps the result in a bounded cache, so the cost of
 a screenful does not depend on the size of the file. A cursor row marks where a new comment
 attaches; lines that already carry comments show a dot in the gutter.

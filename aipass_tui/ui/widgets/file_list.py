@@ -46,10 +46,10 @@ def cut_left(text: str, cells: int) -> str:
         return text
     if cells <= 1:
         return "…"[:cells]
-    kept = text
-    while kept and cell_len(kept) > cells - 1:
-        kept = kept[1:]
-    return "…" + kept
+    tail = text
+    while tail and cell_len(tail) > cells - 1:
+        tail = tail[1:]
+    return "…" + tail
 
 
 class FileList(ScrollView, can_focus=True):
@@ -155,6 +155,7 @@ class FileList(ScrollView, can_focus=True):
         entry = self.files[index]
         row_style = base + self.get_component_rich_style("file-list--cursor") if index == self.cursor else base
         violation = entry.path in self.violations
+
         text = Text(no_wrap=True, end="")
         if entry.path in self.viewed:
             text.append("✓", self._style("file-list--viewed"))
@@ -169,11 +170,14 @@ class FileList(ScrollView, can_focus=True):
         }.get(entry.status, "file-list--modified")
         text.append(LETTERS.get(entry.status, "?"), self._style(letter_style))
         text.append(" ")
+
         counts = file_counts(entry)
         room = max(1, width - 4 - cell_len(counts) - 1)
         text.append(cut_left(file_label(entry), room), self._style("file-list--violation") if violation else Style.null())
         padding = max(1, width - text.cell_len - cell_len(counts))
         text.append(" " * padding)
+
+
         if entry.binary or not (entry.additions or entry.deletions):
             text.append(counts, self._style("file-list--muted"))
         else:
