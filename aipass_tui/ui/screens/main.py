@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
@@ -17,7 +18,7 @@ from aipass_tui.ui.describe import request_status
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.text import shorten
 from aipass_tui.ui.widgets.agent_card import AgentCard
-from aipass_tui.ui.widgets.agent_grid import AgentGrid
+from aipass_tui.ui.widgets.agent_grid import PANE_WRITES_PER_SECOND, AgentGrid
 from aipass_tui.ui.widgets.agent_pane import AgentPane
 from aipass_tui.ui.widgets.cpu_meter import CpuMeter
 from aipass_tui.ui.widgets.fleet_table import FleetTable
@@ -147,22 +148,37 @@ class MainScreen(Screen[None]):
         model = self.cockpit.model
         grid = self.query_one(AgentGrid)
         if grid.mode == "panes":
-            for item in grid.items():
-                assert isinstance(item, AgentPane)
-                view = model.agents.get(item.agent)
-                if view is None:
-                    continue
-                if tick or item.agent in changes.agents:
-                    item.show_state(view.state, now)
-                if view.live and (view.pending or view.reset):
-                    item.write_output(*model.take_output(item.agent))
+            panes = [item for item in grid.items() if isinstance(item, AgentPane) and item.agent in model.agents]
+            for pane in panes:
+                if tick or pane.agent in changes.agents:
+                    pane.show_state(model.agents[pane.agent].state, now)
+            self._write_panes(panes)
             return
-        names = set(model.agents) if tick else changes.agents | changes.output
-        for name in names:
+        # A card shows one output line and a few numbers, so they follow the once-a-second tick;
+        # only a change of status shows at once.
+        for name in set(model.agents) if tick else changes.agents:
             card = grid.item(name)
             view = model.agents.get(name)
-            if isinstance(card, AgentCard) and view is not None and self.can_view_partial(card):
+            if not isinstance(card, AgentCard) or view is None:
+                continue
+            if (tick or view.state.status != card.status) and self.can_view_partial(card):
                 card.show(view.state, view.last_line)
+
+    def _write_panes(self, panes: list[AgentPane]) -> None:
+        """Write pending output to the panes that waited longest, within the write budget.
+
+        Spreading the writes over flushes keeps each frame small: writing every pane in the same
+        flush makes one large repaint, which is what users feel as lag.
+        """
+        model = self.cockpit.model
+        budget = max(1, round(PANE_WRITES_PER_SECOND / self.cockpit.flush_hz))
+        waiting = [pane for pane in panes if model.agents[pane.agent].live and
+                   (model.agents[pane.agent].pending or model.agents[pane.agent].reset)]
+        waiting.sort(key=lambda pane: (not model.agents[pane.agent].reset, pane.written_at))
+        moment = time.monotonic()
+        for pane in waiting[:budget]:
+            pane.write_output(*model.take_output(pane.agent))
+            pane.written_at = moment
 
     def _show_waiting(self) -> None:
         waiting = [r for r in self.cockpit.model.request_list() if r.status in (RequestStatus.QUEUED, RequestStatus.HELD)]

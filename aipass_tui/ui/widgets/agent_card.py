@@ -6,7 +6,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from aipass_tui.core import clock
-from aipass_tui.core.models import AgentState
+from aipass_tui.core.models import AgentState, AgentStatus
 from aipass_tui.ui import describe
 from aipass_tui.ui.text import sanitize_line
 
@@ -41,26 +41,36 @@ class AgentCard(Widget, can_focus=True):
         self.agent = state.name
         self._agent_state = state
         self._last_line = last_line
+        self._shown: tuple[str, str, str] | None = None
         self.border_title = state.name
         self.add_class(describe.status_class(state.status))
 
+    @property
+    def status(self) -> AgentStatus:
+        return self._agent_state.status
+
     def show(self, state: AgentState, last_line: str) -> None:
-        """Store the agent's state and last output line and repaint the card."""
+        """Store the agent's state and last output line; repaint only when the text changed."""
         if state.status != self._agent_state.status:
             self.remove_class(*describe.STATUS_CLASSES)
             self.add_class(describe.status_class(state.status))
         self._agent_state = state
         self._last_line = last_line
-        self.refresh()
+        lines = self._lines()
+        if lines != self._shown:
+            self._shown = lines
+            self.refresh()
+
+    def _lines(self) -> tuple[str, str, str]:
+        state = self._agent_state
+        return (
+            describe.subject(state),
+            sanitize_line(self._last_line) or " ",
+            describe.stats(state, clock.now(), compact=True),
+        )
 
     def render(self) -> Content:
-        state = self._agent_state
+        subject, last_line, stats = self._shown or self._lines()
         return Content.assemble(
-            (state.status.value.upper(), "bold"),
-            " ",
-            describe.subject(state),
-            "\n",
-            (sanitize_line(self._last_line) or " ", "dim"),
-            "\n",
-            describe.stats(state, clock.now(), compact=True),
+            (self._agent_state.status.value.upper(), "bold"), " ", subject, "\n", (last_line, "dim"), "\n", stats
         )

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Label, Log
 
 from aipass_tui.core import clock
 from aipass_tui.core.models import AgentState
 from aipass_tui.ui import describe
 from aipass_tui.ui.widgets.status_badge import StatusBadge
+
+
+class PaneLog(Log):
+    """A Log whose growth repaints only itself.
+
+    ``Widget.virtual_size`` is a reactive with ``layout=True``, so every write that adds lines
+    to a plain Log lays out the whole screen again. Measured on a 2-core machine (Textual 8.2.8)
+    with nine panes of 50 lines/s: 146 screen layouts in 10 s and timer lag up to 430 ms (p95).
+    The pane's size never depends on its content, so here the reactive only repaints. The
+    scrollbar, which a layout would update, is hidden; the mouse wheel still scrolls.
+    """
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
 
 class AgentPane(Vertical, can_focus=True):
@@ -37,11 +52,11 @@ class AgentPane(Vertical, can_focus=True):
     AgentPane > .pane-head { height: 1; }
     AgentPane .pane-subject { width: 1fr; padding: 0 0 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     AgentPane .pane-stats { height: 1; width: 1fr; color: $foreground 70%; text-wrap: nowrap; text-overflow: ellipsis; }
-    AgentPane > Log {
+    AgentPane > PaneLog {
         height: 1fr;
         overflow-x: hidden;
         overflow-y: auto;
-        scrollbar-size-vertical: 1;
+        scrollbar-size-vertical: 0;
         background: transparent;
     }
     """
@@ -53,6 +68,8 @@ class AgentPane(Vertical, can_focus=True):
         self._scrollback = scrollback
         self._subject = ""
         self._stats = ""
+        self.written_at = 0.0
+        """``time.monotonic()`` of the last output written, to space out flushes."""
         self.border_title = state.name
         self.border_subtitle = describe.identity(state)
 
@@ -61,7 +78,7 @@ class AgentPane(Vertical, can_focus=True):
             yield StatusBadge(self._agent_state.status)
             yield Label("", classes="pane-subject", markup=False)
         yield Label("", classes="pane-stats", markup=False)
-        log = Log(max_lines=self._scrollback, auto_scroll=True)
+        log = PaneLog(max_lines=self._scrollback, auto_scroll=True)
         log.can_focus = False
         yield log
 
@@ -69,7 +86,10 @@ class AgentPane(Vertical, can_focus=True):
         self.show_state(self._agent_state, force=True)
 
     def show_state(self, state: AgentState, now: float | None = None, *, force: bool = False) -> None:
-        """Update the head lines from the agent's state; ``now`` recomputes the elapsed time."""
+        """Update the head lines from the agent's state; ``now`` recomputes the elapsed time.
+
+        The head lines have a fixed size, so their new text is drawn without a layout pass.
+        """
         self._agent_state = state
         if not self.is_mounted:
             return
@@ -82,11 +102,11 @@ class AgentPane(Vertical, can_focus=True):
         subject = describe.subject(state)
         if subject != self._subject or force:
             self._subject = subject
-            self.query_one(".pane-subject", Label).update(subject)
+            self.query_one(".pane-subject", Label).update(subject, layout=False)
         stats = describe.stats(state, clock.now() if now is None else now)
         if stats != self._stats or force:
             self._stats = stats
-            self.query_one(".pane-stats", Label).update(stats)
+            self.query_one(".pane-stats", Label).update(stats, layout=False)
 
     def write_output(self, clear: bool, lines: list[str]) -> None:
         """Write one batch of output lines; ``clear`` first empties the log."""

@@ -60,6 +60,7 @@ class CpuMeter(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._metrics: MetricsSnapshot | None = None
         self._holding: str | None = None
+        self._heights: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Label("CPU", classes="meter-title")
@@ -100,13 +101,20 @@ class CpuMeter(Vertical):
         cpus = f"{usable:g} usable CPU{'s' if usable != 1 else ''}"
         cpu_line = Text(f"{metrics.cpu_percent:5.1f}% of {cpus}\n", no_wrap=True)
         cpu_line.append(bar(metrics.cpu_percent, width))
-        self.query_one(".meter-cpu", Static).update(cpu_line)
-        self.query_one(".meter-cores", Static).update(self._cores_text(metrics.per_core, width))
+        self._set(".meter-cpu", cpu_line)
+        self._set(".meter-cores", self._cores_text(metrics.per_core, width))
         mem_percent = metrics.mem_used / metrics.mem_total * 100 if metrics.mem_total else 0.0
         mem = Text(f"mem {format_bytes(metrics.mem_used)} of {format_bytes(metrics.mem_total)}\n", no_wrap=True)
         mem.append(bar(mem_percent, width))
-        self.query_one(".meter-mem", Static).update(mem)
+        self._set(".meter-mem", mem)
         self.query_one(Sparkline).data = list(metrics.history) or [0.0]
+
+    def _set(self, selector: str, text: Text) -> None:
+        """Show ``text`` in a line of the meter, with a layout pass only when its height changed."""
+        height = text.plain.count("\n") + 1
+        layout = self._heights.get(selector) != height
+        self._heights[selector] = height
+        self.query_one(selector, Static).update(text, layout=layout)
 
     @staticmethod
     def _cores_text(per_core: Sequence[float], width: int) -> Text:

@@ -25,6 +25,7 @@ class StatusBar(Horizontal):
     def __init__(self, title: str, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._bar_title = title
+        self._shown: tuple[str, str] = ("", "")
 
     def compose(self) -> ComposeResult:
         yield Label(self._bar_title, classes="bar-title", markup=False)
@@ -40,6 +41,10 @@ class StatusBar(Horizontal):
         if parts:
             text += ": " + ", ".join(parts)
         text += f" │ queue {model.queued_count()}"
-        self.query_one(".bar-counts", Label).update(text)
         self.set_class(bool(model.holding), "-holding")
+        if (text, cpu_summary) == self._shown:
+            return
+        self._shown = (text, cpu_summary)
+        # The counts label takes the free width, so new text never needs a layout pass.
+        self.query_one(".bar-counts", Label).update(text, layout=False)
         self.query_one(".bar-cpu", Label).update(cpu_summary)
