@@ -11,7 +11,6 @@ This module imports Rich and Pygments but not Textual.
 from __future__ import annotations
 
 import re
-import unicodedata
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field

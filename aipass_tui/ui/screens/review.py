@@ -22,7 +22,6 @@ from textual.worker import get_current_worker
 
 from aipass_tui.core import clock
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
-from aipass_tui.core.notices import Notice, PullChanged
 from aipass_tui.core.pulls import ACTIVE_STATUSES, PullRequest, PullStatus, PullStore
 from aipass_tui.core.store import Paths
 from aipass_tui.ui import bindings
@@ -63,18 +62,14 @@ COLUMNS = (
 
 
 def announce_pulls(app: App[Any], records: list[dict[str, Any]]) -> None:
-    """Hand changed pull request records to every open screen that shows pull requests."""
+    """Hand changed pull request records to every open screen that shows pull requests.
+
+    The app does the same with the orchestrator's ``PullChanged`` notices.
+    """
     for screen in list(app.screen_stack):
         receive = getattr(screen, "pulls_changed", None)
         if receive is not None:
             receive(records)
-
-
-def forward_pull_notices(app: App[Any], batch: list[Notice]) -> None:
-    """Pass the ``PullChanged`` notices of one orchestrator tick to the review screens."""
-    records = [notice.pull for notice in batch if isinstance(notice, PullChanged)]
-    if records:
-        announce_pulls(app, records)
 
 
 # Labels ------------------------------------------------------------------------------------------
