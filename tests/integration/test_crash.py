@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from tests.conftest import write_config
 
 REQUESTS = 240
 AGENTS = 12
+KILLS = 25
 
 
 def test_kill_nine_at_random_points_runs_each_request_once(repo: Path) -> None:
@@ -45,33 +45,28 @@ def test_kill_nine_at_random_points_runs_each_request_once(repo: Path) -> None:
         write_json(paths.inbox / f"{message['id']}-{n:04d}.json", message)
         ids.append(message["id"])
     rng = random.Random(20261204)
-    kills = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    for _ in range(KILLS):
         proc = subprocess.Popen(
             [sys.executable, "-m", "aipass_tui", "work", "--until-idle", "--repo", str(repo)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         # Kill at a random moment after the orchestrator took its lock, so each kill lands
         # somewhere in real work rather than during interpreter start-up.
-        lock_taken = time.monotonic() + 10
+        lock_taken = time.monotonic() + 30
         while time.monotonic() < lock_taken and proc.poll() is None:
             if read_lock_info(paths.orchestrator_lock).get("pid") == proc.pid:
                 break
             time.sleep(0.01)
-        try:
-            proc.wait(timeout=rng.uniform(0.0, 0.5))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
-            continue
-        stderr = proc.stderr.read().decode()
-        assert proc.returncode == 0, f"work exited {proc.returncode}: {stderr}"
-        break
-    else:
-        raise AssertionError("the work never became idle")
-    assert kills >= 3, "the test must really kill the orchestrator several times"
+        time.sleep(rng.uniform(0.0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    ran_while_killing = len(record.read_text().split()) if record.exists() else 0
+    assert ran_while_killing > 0, "runs must have started between the kills"
+    final = subprocess.run(
+        [sys.executable, "-m", "aipass_tui", "work", "--until-idle", "--repo", str(repo)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert final.returncode == 0, f"work exited {final.returncode}: {final.stderr}"
     counts = Counter(record.read_text().split())
     assert set(counts) == set(ids), "every request must run"
     assert [rid for rid, c in counts.items() if c != 1] == [], "no request may run twice"
