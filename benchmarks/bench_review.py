@@ -71,7 +71,7 @@ async def wait_until(predicate, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError("the screen did not reach the expected state")
+            raise TimeoutError(f"the screen did not reach the expected state within {timeout:.0f} s")
         await asyncio.sleep(0.0005)
 
 
@@ -127,7 +127,7 @@ async def measure(repo: Path, pull: PullRequest, repeat: int) -> None:
                 view.move_cursor(start, top=True)
                 samples = []
                 for _ in range(repeat * 5):
-                    view._texts.clear()  # NOTE: the private cache, emptied so every page is drawn from the patch
+                    view.clear_cache()
                     begun = time.perf_counter()
                     view.action_page(1)
                     for y in range(height):

@@ -54,6 +54,10 @@ async def wait_document(pilot, screen: PullScreen, path: str) -> None:
     await wait_for(pilot, lambda: screen.document is not None and screen.document.path == path, message=f"diff of {path}")
 
 
+def toasts(app) -> str:
+    return "\n".join(str(toast.render()) for toast in app.screen.query("Toast"))
+
+
 def requests_to(orchestrator, agent: str, sender: str = "review"):
     return [r for r in orchestrator.snapshot().requests if r.agent == agent and r.sender == sender]
 
@@ -250,14 +254,26 @@ async def test_merge_with_violations_asks_first(tmp_path: Path, orchestrators: l
 async def test_close_keeps_branch(tmp_path: Path, orchestrators: list) -> None:
     repo, settings, orchestrator = start(tmp_path, orchestrators, "Work edit=src/app.py")
     app = create_app(repo, settings, orchestrator)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         screen = await open_pull(pilot)
+        await pilot.press("R")
+        dialog = app.screen
+        assert isinstance(dialog, CommentScreen)
+        await pilot.press("ctrl+s")
+        assert app.screen is dialog
+        assert "the comment is empty" in str(dialog.query_one("#comment-error", Static).render())
+        await pilot.press("escape")
+        assert requests_to(orchestrator, "alpha") == []
+
         await pilot.press("x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_for(pilot, lambda: screen.pull.status == PullStatus.CLOSED, message="closed")
         assert git(repo, "rev-parse", "--verify", "aipass/alpha/work-edit-src-app-py")
         assert screen.check_action("merge", ()) is None
+
+        screen.action_approve()
+        await wait_for(pilot, lambda: "is closed: it cannot be approved" in toasts(app), message="rejection shown")
         await pilot.press("escape")
         review = app.screen
         await wait_for(pilot, lambda: str(review.query_one(DataTable).get_row("1")[6]) == "closed", message="list shows closed")

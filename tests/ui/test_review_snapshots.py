@@ -120,3 +120,11 @@ def test_checks_failing(snap_compare, scene) -> None:
         await _settle(pilot)
 
     assert snap_compare(scene, terminal_size=(130, 24), run_before=run_before)
+
+
+async def test_recorded_scene_rejects_commands(scene) -> None:
+    async with scene.run_test(size=(130, 24), notifications=True) as pilot:
+        screen = await _open_pull(pilot, "1")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "recorded snapshot" in "\n".join(str(toast.render()) for toast in scene.screen.query("Toast")), message="rejection shown")
+        assert screen.pull.status.value == "open"

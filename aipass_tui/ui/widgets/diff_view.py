@@ -133,10 +133,14 @@ class DiffView(ScrollView, can_focus=True):
     def _resize(self) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, self.row_count)
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
+    def clear_cache(self) -> None:
+        """Forget the highlighted rows, so the next frame draws them again from the patch."""
         self._texts.clear()
         self._theme = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self.clear_cache()
 
     # Rows and targets --------------------------------------------------------------------------
 
