@@ -91,6 +91,7 @@ class AipassApp(App[str]):
             try:
                 await asyncio.to_thread(self.source.start_thread)  # type: ignore[attr-defined]
             except Exception as exc:  # LockHeld, StateError: the cockpit cannot run on this repository
+                log.error("cockpit could not start the orchestrator: %s", exc)
                 self._source_closed = True
                 self.exit(return_code=1, message=str(exc))
                 return
@@ -203,10 +204,6 @@ class AipassApp(App[str]):
         changes = self.model.apply_snapshot(message.snapshot)
         self._deliver(changes, tick=True)
 
-    def refresh_now(self) -> None:
-        """Read a snapshot on this thread and redraw (for frozen apps and tests)."""
-        self._deliver(self.model.apply_snapshot(self.source.snapshot()), tick=True)
-
     def _deliver(self, changes: Changes, tick: bool = False) -> None:
         try:
             screen = self.base_screen()
@@ -316,6 +313,11 @@ class AipassApp(App[str]):
 
         if not isinstance(self.base_screen(), ReviewScreen):
             self.push_screen(ReviewScreen())
+
+    def action_show_plans(self) -> None:
+        from aipass_tui.ui.screens.plan_picker import open_plan_picker
+
+        open_plan_picker(self)
 
     def action_help(self) -> None:
         from aipass_tui.ui.screens.help import HelpScreen

@@ -25,7 +25,7 @@ class StatusBadge(Static):
     StatusBadge.-status-stalled { background: $warning; color: $background; }
     StatusBadge.-status-failed { background: $error; color: $background; }
     StatusBadge.-status-queued { background: $primary; color: $background; }
-    StatusBadge.-status-done { background: $secondary; color: $background; }
+    StatusBadge.-status-done { background: $success 30%; color: $foreground; }
     StatusBadge.-status-idle { background: $panel; color: $foreground; }
     """
 
