@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input, Log, Static
 
 from aipass_tui.core.models import AgentStatus, RequestStatus, RunStatus
@@ -312,3 +313,40 @@ async def test_help_and_palette_list_actions(repo: Path, orchestrators: list) ->
         assert {"dispatch", "zoom", "queue", "fleet", "stop", "retry", "quit", "search", "cancel", "move"} <= ids
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_cards_show_output_without_panes(repo: Path, orchestrators: list) -> None:
+    names = tuple(f"agent-{i:02d}" for i in range(12))
+    settings = cockpit_config(repo, agents=names)
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+    async with app.run_test(size=SIZE) as pilot:
+        grid = app.screen.query_one("#grid")
+        assert grid.mode == "cards"
+        assert not app.screen.query(AgentPane)
+        orchestrator.dispatch("agent-00", "lines=2 say=cardword")
+        card = app.screen.query_one("#card-agent-00")
+        await wait_for(pilot, lambda: "cardword" in str(card.render()), message="last line on the card")
+        assert not any(view.live for view in app.model.agents.values())
+        assert "the word is cardword" in app.model.agents["agent-00"].lines
+
+
+async def test_palette_runs_screen_actions(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+
+    async def choose(pilot, words: str) -> None:
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*words)
+        commands = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0
+                       and words in str(commands.get_option_at_index(0).prompt), message=f"palette finds {words!r}")
+        await pilot.press("enter")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await choose(pilot, "Fleet table")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.fleet, message="fleet from the palette")
+        await choose(pilot, "Queue")
+        await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), message="queue from the palette")
