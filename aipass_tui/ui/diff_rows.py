@@ -100,7 +100,11 @@ def clean(value: str, column: int = 0) -> tuple[list[tuple[str, bool]], int]:
 
 
 def highlight(content: str, lexer: Lexer | None, theme: SyntaxTheme | None, mark_style: Style) -> Text:
-    """Return one line of content as Rich text: syntax colours when a lexer is given, marks styled."""
+    """Return one line of content as Rich text: syntax colours when a lexer is given, marks styled.
+
+    NOTE: each row is tokenised on its own, so a line inside a multi-line string or comment is
+    coloured as code. Lexing whole hunks would fix it, at a cost that grows with the hunk.
+    """
     extra = ""
     if len(content) > MAX_DISPLAY_CHARS:
         extra = f" … {len(content) - MAX_DISPLAY_CHARS:,} more characters"
