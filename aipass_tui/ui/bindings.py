@@ -24,6 +24,11 @@ CONFIRM = "confirm"
 QUIT = "quit"
 PICKER = "picker"
 HELP = "help"
+PLANS = "plans"
+PLAN_EDITOR = "plan_editor"
+PLAN_OUTLINE = "plan_outline"
+PLAN_FORM = "plan_form"
+PLAN_PROGRESS = "plan_progress"
 REVIEW = "review"
 PULL = "pull"
 DIFF = "diff"
@@ -42,6 +47,11 @@ SCOPE_TITLES = {
     QUIT: "Quit dialog",
     PICKER: "Agent picker",
     HELP: "This keys screen",
+    PLANS: "Plan list",
+    PLAN_EDITOR: "Plan editor",
+    PLAN_OUTLINE: "Plan outline (plan editor)",
+    PLAN_FORM: "File globs (plan editor)",
+    PLAN_PROGRESS: "Plan progress",
     REVIEW: "Pull requests",
     PULL: "Pull request",
     DIFF: "Diff (pull request)",
@@ -174,6 +184,52 @@ ACTIONS: tuple[CockpitAction, ...] = (
     CockpitAction("submit", "ctrl+s", "submit", "Send", COMMENT, "Save the comment or send the request"),
     CockpitAction("back", "escape", "back", "Cancel", COMMENT, "Close the dialog without saving"),
     CockpitAction("back", "escape", "back", "Back", CHECKS, "Return to the pull request"),
+    CockpitAction("plans", "P", "app.show_plans", "Plans", MAIN, "Open a plan, or create one from a template"),
+    CockpitAction("picker_cancel", "escape", "cancel", "Cancel", PLANS, "Close the plan list", palette=False),
+    CockpitAction("plan_new", "ctrl+n", "new_plan", "New plan", PLANS, "Move to the template and title of a new plan"),
+    CockpitAction("plan_progress", "f9", "progress", "Progress", PLANS, "Show the highlighted plan's progress"),
+    CockpitAction("plan_save", "ctrl+s", "save", "Save", PLAN_EDITOR,
+                  "Write the plan file, keeping its comments and layout"),
+    CockpitAction("plan_run", "f5", "run_plan", "Run", PLAN_EDITOR, "Save the plan and run it in the orchestrator"),
+    CockpitAction("plan_next_problem", "f8", "next_problem", "Next problem", PLAN_EDITOR,
+                  "Jump to the next problem in the TOML source"),
+    CockpitAction("plan_previous_problem", "shift+f8", "previous_problem", "Previous problem", PLAN_EDITOR,
+                  "Jump to the previous problem in the TOML source", show=False),
+    CockpitAction("plan_toggle_view", "f4", "toggle_view", "Form/TOML", PLAN_EDITOR,
+                  "Switch between the form and the TOML source when the screen is too narrow for both"),
+    CockpitAction("plan_outline", "f3", "focus_outline", "Outline", PLAN_EDITOR, "Move to the outline of phases and tasks"),
+    CockpitAction("plan_undo", "ctrl+z", "undo", "Undo", PLAN_EDITOR, "Undo the last edit, made in the form or the TOML",
+                  show=False),
+    CockpitAction("plan_redo", "ctrl+y", "redo", "Redo", PLAN_EDITOR, "Redo the last undone edit", show=False),
+    CockpitAction("plan_progress", "f9", "progress", "Progress", PLAN_EDITOR,
+                  "Show the plan's progress: task statuses, pull requests, phases"),
+    CockpitAction("plan_open", "ctrl+o", "open_plans", "Open", PLAN_EDITOR, "Open another plan or create one"),
+    CockpitAction("back", "escape", "back", "Back", PLAN_EDITOR, "Close the editor (asks first if there are unsaved edits)"),
+    CockpitAction("plan_add_task", "a", "screen.add_task", "Add task", PLAN_OUTLINE,
+                  "Add a task after the selected one, or at the end of the selected phase"),
+    CockpitAction("plan_add_phase", "p", "screen.add_phase", "Add phase", PLAN_OUTLINE,
+                  "Add a phase after the selected one"),
+    CockpitAction("plan_rename", "r,f2", "screen.rename", "Rename", PLAN_OUTLINE,
+                  "Rename the selected phase, or change the selected task's id (its dependents follow)"),
+    CockpitAction("plan_delete", "d,delete", "screen.delete", "Delete", PLAN_OUTLINE,
+                  "Delete the selected phase or task (ctrl+z undoes it)"),
+    CockpitAction("plan_duplicate", "c", "screen.duplicate", "Duplicate", PLAN_OUTLINE,
+                  "Copy the selected phase or task below itself, with new task ids"),
+    CockpitAction("plan_move_up", "K,ctrl+up", "screen.move(-1)", "Move up", PLAN_OUTLINE,
+                  "Move the selected phase or task up (a first task goes to the phase before)"),
+    CockpitAction("plan_move_down", "J,ctrl+down", "screen.move(1)", "Move down", PLAN_OUTLINE,
+                  "Move the selected phase or task down (a last task goes to the next phase)"),
+    CockpitAction("plan_remove_glob", "delete,backspace", "remove_highlighted", "Remove", PLAN_FORM,
+                  "Remove the highlighted glob"),
+    CockpitAction("back", "escape", "back", "Back", PLAN_PROGRESS, "Return to the previous screen"),
+    CockpitAction("plan_retry_task", "r", "retry_task", "Retry task", PLAN_PROGRESS,
+                  "Dispatch the selected failed task again, with the plan file as it is now"),
+    CockpitAction("plan_skip_task", "s", "skip_task", "Skip task", PLAN_PROGRESS,
+                  "Skip the selected task: its phase and the tasks depending on it go on without it"),
+    CockpitAction("plan_abort", "x", "abort_plan", "Abort plan", PLAN_PROGRESS,
+                  "Stop dispatching this plan's tasks (asks first); queued and running requests go on"),
+    CockpitAction("plan_edit", "e", "edit_plan", "Edit", PLAN_PROGRESS, "Open the plan in the editor"),
+    CockpitAction("plan_run", "f5", "run_plan", "Run", PLAN_PROGRESS, "Start or resume the plan"),
 )
 
 
