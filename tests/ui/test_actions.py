@@ -350,3 +350,17 @@ async def test_palette_runs_screen_actions(repo: Path, orchestrators: list) -> N
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen) and app.screen.fleet, message="fleet from the palette")
         await choose(pilot, "Queue")
         await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), message="queue from the palette")
+
+
+async def test_no_agents_says_how_to_add_one(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo, agents=())
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        hint = str(app.screen.query_one(".no-agents", Static).render())
+        assert "No agents are configured" in hint
+        assert "aipass-tui init" in hint
+        await pilot.press("n")
+        assert isinstance(app.screen, DispatchScreen)
+        await pilot.press("ctrl+s")
+        assert "choose an agent" in str(app.screen.query_one("#error", Static).render())

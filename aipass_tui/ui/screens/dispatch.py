@@ -49,7 +49,7 @@ class DispatchScreen(ModalScreen[Request | None]):
             yield Label("Agent")
             yield Select(
                 [(name, name) for name in self.agents],
-                value=self.initial_agent if self.initial_agent else Select.BLANK,
+                value=self.initial_agent if self.initial_agent else Select.NULL,
                 allow_blank=not self.agents,
                 id="agent",
             )

@@ -7,6 +7,7 @@ from typing import Literal
 
 from textual.containers import VerticalScroll
 from textual.widget import Widget
+from textual.widgets import Static
 
 from aipass_tui.ui.model import CockpitModel
 from aipass_tui.ui.widgets.agent_card import AgentCard
@@ -23,6 +24,11 @@ A scrolling pane repaints every visible line when written, so the cost of output
 panes × flushes, not with lines. Measured on a 2-core machine with 12 panes of 50 lines/s at
 8 flushes per second each: the UI thread used 59% of a core and timer lag reached 88 ms (p95).
 """
+NO_AGENTS = (
+    "No agents are configured. Add one to .aipass/config.toml, for example\n\n"
+    '[agents.claude-a]\nkind = "claude"\n\n'
+    "or run aipass-tui init, which adds an agent for each agent CLI it finds, then start aipass-tui again."
+)
 CARD_WIDTH = 30
 CARD_HEIGHT = 5
 
@@ -56,6 +62,7 @@ class AgentGrid(VerticalScroll):
 
     DEFAULT_CSS = """
     AgentGrid { layout: grid; grid-gutter: 0 1; height: 1fr; scrollbar-size-vertical: 1; }
+    AgentGrid > .no-agents { padding: 1 2; width: 1fr; height: auto; column-span: 3; }
     """
 
     def __init__(self, scrollback: int, **kwargs: object) -> None:
@@ -88,8 +95,10 @@ class AgentGrid(VerticalScroll):
         if mode != self.mode or names != self._names:
             focused_agent = getattr(self.screen.focused, "agent", None)
             await self.remove_children()
-            if mode == "panes":
-                widgets: list[Widget] = [AgentPane(model.agents[name].state, self.scrollback) for name in names]
+            if not names:
+                widgets: list[Widget] = [Static(NO_AGENTS, classes="no-agents", markup=False)]
+            elif mode == "panes":
+                widgets = [AgentPane(model.agents[name].state, self.scrollback) for name in names]
             else:
                 widgets = [AgentCard(model.agents[name].state, model.agents[name].last_line) for name in names]
             await self.mount_all(widgets)
