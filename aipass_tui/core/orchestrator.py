@@ -74,6 +74,10 @@ STATE_FLUSH_SECONDS = 0.25  # orchestrator.json and local.json: at most 4 writes
 CHECKPOINT_SECONDS = 0.5  # run.json of a busy run
 RECENT_EVENTS = 400
 RECENT_FINISHED_RUNS = 200
+# orchestrator.json is rewritten on every start and finish, so finished requests beyond these
+# counts move to .aipass/state/history/ to keep that cost flat as history grows.
+ARCHIVE_ABOVE_FINISHED = 1500
+KEEP_FINISHED = 500
 IDLE_READ_SECONDS = 0.5  # a run quiet for a while is read less often
 QUIET_AFTER_SECONDS = 2.0
 
@@ -380,6 +384,9 @@ class Orchestrator(RecoveryMixin):
         now = clock.now()
         with self._mutex:
             self._ingest_inbox()
+        # New requests reach the cockpit before this tick spends time starting runs.
+        self._publish()
+        with self._mutex:
             self._read_output(now)
             self._handle_exits(now)
             self._enforce_limits(now)
@@ -1184,6 +1191,8 @@ class Orchestrator(RecoveryMixin):
         """Write orchestrator.json and changed local.json files (coalesced unless ``force``)."""
         now = clock.now()
         if self._dirty_state and (force or now - self._last_state_flush >= STATE_FLUSH_SECONDS):
+            if len(self._state.requests) > ARCHIVE_ABOVE_FINISHED:
+                self._archive_finished()
             try:
                 write_json(self.paths.orchestrator, self._state)
                 self._dirty_state = False
@@ -1208,6 +1217,37 @@ class Orchestrator(RecoveryMixin):
                     self._write_failed(exc)
                     break
             self._last_agent_flush = now
+
+    def _archive_finished(self) -> None:
+        """Move the oldest finished requests and their runs from orchestrator.json to history files.
+
+        The history is written (and synced) first, so a crash in between leaves a request in both
+        places, never in neither. Run folders stay where they are.
+        """
+        finished = sorted(
+            (r for r in self._state.requests.values() if r.status not in OPEN_REQUEST_STATUSES and r.run not in self._live),
+            key=lambda r: r.seq,
+        )
+        if len(finished) <= ARCHIVE_ABOVE_FINISHED:
+            return
+        old = finished[: len(finished) - KEEP_FINISHED]
+        history = self.paths.state / "history"
+        run_ids = [run_id for request in old for run_id in request.runs]
+        try:
+            history.mkdir(exist_ok=True)
+            _append_synced(history / "requests.jsonl", "".join(r.model_dump_json() + "\n" for r in old))
+            _append_synced(history / "runs.txt", "".join(run_id + "\n" for run_id in run_ids))
+        except OSError as exc:
+            log.warning("could not archive finished requests: %s", exc)
+            return
+        for request in old:
+            del self._state.requests[request.id]
+            for duplicate in request.duplicate_ids:
+                self._seen_duplicates.pop(duplicate, None)
+        for run_id in run_ids:
+            self._state.runs.pop(run_id, None)
+            self._finished.pop(run_id, None)
+        log.info("archived %d finished requests and %d runs to %s", len(old), len(run_ids), history)
 
     def _write_failed(self, exc: StateWriteError) -> None:
         # One notice per outage: while the disk stays full, every file fails again on each flush.
@@ -1269,6 +1309,13 @@ def new_request_message(
         "plan_task": plan_task,
         "branch": branch,
     }
+
+
+def _append_synced(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def compose_prompt(request: Request) -> str:

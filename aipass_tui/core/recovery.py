@@ -50,6 +50,9 @@ class RecoveryMixin:
             entries = [e for e in os.scandir(self.paths.runs) if e.is_dir() and e.name not in self._state.runs]
         except FileNotFoundError:
             return
+        if entries:
+            archived = _archived_runs(self.paths.state / "history" / "runs.txt")
+            entries = [e for e in entries if e.name not in archived]
         for entry in entries:
             run_dir = Path(entry.path)
             try:
@@ -258,3 +261,9 @@ def _ended_handle(runner: Runner, run_id: str, run_dir: Path) -> Any:
     return handle
 
 
+def _archived_runs(path: Path) -> set[str]:
+    """Return the ids of runs whose requests were moved to the history files."""
+    try:
+        return set(path.read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()

@@ -438,3 +438,33 @@ def test_output_notices_batch_events(repo: Path, orchestrators: list) -> None:
     texts = [e.text for n in outputs for e in n.events]
     assert texts == [str(i) for i in range(1, 5001)]
     assert len(outputs) < 100, "output must arrive in batches, not one notice per line"
+
+
+def test_old_finished_requests_move_to_history(repo: Path, orchestrators: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aipass_tui.core.orchestrator as orchestrator_module
+
+    monkeypatch.setattr(orchestrator_module, "ARCHIVE_ABOVE_FINISHED", 10)
+    monkeypatch.setattr(orchestrator_module, "KEEP_FINISHED", 4)
+    write_config(repo, """
+        [limits]
+        start_rate = 100
+
+        [agents.quick]
+        kind = "command"
+        command = ["true"]
+        isolation = "shared"
+    """)
+    first = start(repo, orchestrators)
+    ids = [first.dispatch("quick", f"job {n}").id for n in range(14)]
+    wait_until(lambda: all(finished(first, rid) for rid in ids if any(r.id == rid for r in first.snapshot().requests)), timeout=30)
+    wait_until(lambda: len(first.snapshot().requests) <= 10, timeout=10, message="archiving")
+    first.close()
+    orchestrators.remove(first)
+    state = json.loads((repo / ".aipass/state/orchestrator.json").read_text())
+    history = [json.loads(line)["id"] for line in (repo / ".aipass/state/history/requests.jsonl").read_text().splitlines()]
+    assert set(history) | set(state["requests"]) == set(ids)
+    assert not set(history) & set(state["requests"])
+    archived_runs = (repo / ".aipass/state/history/runs.txt").read_text().split()
+    assert len(archived_runs) == len(history)
+    second = start(repo, orchestrators)
+    assert {r.id for r in second.snapshot().requests} == set(state["requests"]), "archived requests stay archived"
