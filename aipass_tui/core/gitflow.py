@@ -3,8 +3,10 @@
 ``GitWorkspace`` implements the orchestrator's Workspace interface. ``prepare`` gives a run its
 folder: the repository itself for ``isolation = "shared"``, else the agent's worktree in
 ``.aipass/worktrees/<agent>`` on a branch ``aipass/<agent>/<slug>``. ``finish`` turns the
-changes of a finished run into a pull request, holding the repo lock. Merging and the other
-review actions live in ``gitflow_review``. Importing this module imports ``gitflow_commands``,
+changes of a finished run into a pull request, holding the repo lock. For an agent with
+``runner = "ray"`` the branch is also pushed to ``[cluster] repo_url`` before the run and fetched
+from there after it (``gitflow_remote``), because the run works in a clone on a cluster node.
+Merging and the other review actions live in ``gitflow_review``. Importing this module imports ``gitflow_commands``,
 which registers them as commands (``pr.merge``, ``pr.close``, ...) that the CLI hands to the
 running orchestrator.
 """
@@ -41,6 +43,7 @@ from aipass_tui.core.gitflow_git import (
 )
 from aipass_tui.core.gitflow_lock import RepoLock, RepoLockHeld, repo_lock_holder
 from aipass_tui.core.gitflow_commands import list_pull_summaries
+from aipass_tui.core.gitflow_remote import fetch_run_branch, push_branch, remote_branches
 from aipass_tui.core.gitflow_review import find_violations, merge_pull
 from aipass_tui.core.models import Request, RunRecord
 from aipass_tui.core.pulls import ACTIVE_STATUSES, PULL_WRITE_LOCK, PullFile, PullRequest, PullStatus, PullStore
@@ -145,7 +148,13 @@ class GitWorkspace:
             return agent in self._finishing
 
     def prepare(self, agent: str, config: AgentConfig, request: Request) -> WorkspaceInfo:
-        """Return the folder for a run of ``request``; create or move the agent's worktree as needed."""
+        """Return the folder for a run of ``request``; create or move the agent's worktree as needed.
+
+        For ``runner = "ray"`` the branch is also pushed to ``[cluster] repo_url``, where the
+        run's node clones it; the returned ``cwd`` is the local worktree, which that run does
+        not use (it works in its clone on the node).
+        """
+        repo_url = self._cluster_repo_url(agent, config)
         if config.isolation == "shared":
             return WorkspaceInfo(cwd=self.repo)
         with self._mutex:
@@ -155,11 +164,32 @@ class GitWorkspace:
                     f"start request {request.id} after it is recorded"
                 )
             try:
-                return self._prepare_worktree(agent, request)
+                info = self._prepare_worktree(agent, request, repo_url)
+                if repo_url is not None and info.branch is not None:
+                    # NOTE: the push runs on the orchestrator's tick; a slow remote delays other runs.
+                    push_branch(self.repo, repo_url, info.branch)
+                return info
             except GitError as exc:
                 raise WorkspaceError(f"could not prepare the worktree of agent {agent}: {exc}") from exc
 
-    def _prepare_worktree(self, agent: str, request: Request) -> WorkspaceInfo:
+    def _cluster_repo_url(self, agent: str, config: AgentConfig) -> str | None:
+        """Return ``[cluster] repo_url`` for a cluster agent, None for a local one."""
+        if config.runner != "ray":
+            return None
+        if config.isolation == "shared":
+            raise WorkspaceError(
+                f'agent {agent} has runner = "ray" and isolation = "shared", but a cluster run works in '
+                f'its own clone on a node: set isolation = "worktree" for agent {agent}'
+            )
+        repo_url = self.settings.cluster.repo_url
+        if not repo_url:
+            raise WorkspaceError(
+                f'agent {agent} has runner = "ray", which needs a git remote that the nodes can reach: '
+                f"set [cluster] repo_url in .aipass/config.toml"
+            )
+        return repo_url
+
+    def _prepare_worktree(self, agent: str, request: Request, repo_url: str | None = None) -> WorkspaceInfo:
         target = self.target_branch()
         self._check_main_checkout(target)
         target_head = self._target_head(target)
@@ -181,7 +211,8 @@ class GitWorkspace:
                 run_git(self.repo, "worktree", "add", "--quiet", str(path), branch)
             base = merge_base(self.repo, target_head, f"refs/heads/{branch}") or target_head
         else:
-            branch = self._new_branch_name(agent, request.subject)
+            taken = remote_branches(self.repo, repo_url, f"{BRANCH_PREFIX}/{agent}/") if repo_url else set()
+            branch = self._new_branch_name(agent, request.subject, taken)
             if registered:
                 self._switch(path, agent, branch, start=target_head)
             else:
@@ -258,11 +289,12 @@ class GitWorkspace:
         if proc.returncode == 0:
             log.info("deleted branch %s: all its commits are in %s", branch, self.target_branch())
 
-    def _new_branch_name(self, agent: str, subject: str) -> str:
+    def _new_branch_name(self, agent: str, subject: str, taken: set[str] | None = None) -> str:
+        """Return a branch name free locally and not in ``taken`` (the names used on the remote)."""
         stem = f"{BRANCH_PREFIX}/{agent}/{slugify(subject)}"
         name = stem
         counter = 2
-        while rev_parse(self.repo, f"refs/heads/{name}") is not None:
+        while name in (taken or ()) or rev_parse(self.repo, f"refs/heads/{name}") is not None:
             name = f"{stem}-{counter}"
             counter += 1
         check = run_git(self.repo, "check-ref-format", "--branch", name, check=False, read_only=True)
@@ -367,6 +399,11 @@ class GitWorkspace:
             )
         if run.branch and branch != run.branch:
             log.warning("run %s started on branch %s but ended on %s; recording %s", run.id, run.branch, branch, branch)
+        if run.runner == "ray":
+            repo_url = self.settings.cluster.repo_url
+            if not repo_url:
+                raise WorkspaceError(f"run {run.id} ran on the cluster, but [cluster] repo_url is not set, so its branch cannot be fetched")
+            fetch_run_branch(path, repo_url, branch, run.id, self.paths.run_dir(run.id))
 
         if has_uncommitted(path):
             self._commit(path, run, request)
