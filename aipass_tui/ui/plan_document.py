@@ -28,7 +28,7 @@ TASK_FIELDS = ("id", "agent", "title", "prompt", "files", "depends_on", "review"
 
 
 class StructureError(ValueError):
-    """The document cannot take an outline edit; the message says why and what to do."""
+    """An outline edit the document cannot take. The message gives the reason and the fix."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +148,9 @@ class PlanDocument:
         table_of_phase = self._phase(phase)
         tasks = _editable_aot(table_of_phase, "tasks", f"phases[{phase}].tasks", create=True)
         index = len(tasks) if after is None else after + 1
-        taken = [task_id for _, task_id in self.task_ids()]
+        used_ids = [task_id for _, task_id in self.task_ids()]
         task = tomlkit.table()
-        task["id"] = numbered_name("task", taken, len(taken) + 1, "-")
+        task["id"] = numbered_name("task", used_ids, len(used_ids) + 1, "-")
         task["agent"] = agent
         task["title"] = ""
         task["prompt"] = ""
@@ -161,11 +161,11 @@ class PlanDocument:
 
     def delete_phase(self, phase: int) -> list[str]:
         """Delete a phase and its tasks; return the tasks whose ``depends_on`` lost a deleted task."""
-        gone = [entry.id for entry in self.outline()[phase].tasks if entry.id]
+        deleted_ids = {entry.id for entry in self.outline()[phase].tasks if entry.id}
         del self._phases()[phase]
         if not len(self._phases()):
             del self.document["phases"]
-        changed = self._drop_dependencies(set(gone))
+        changed = self._drop_dependencies(deleted_ids)
         self._space_tables()
         return changed
 
@@ -226,12 +226,12 @@ class PlanDocument:
         table = copy.deepcopy(source)
         names = [entry.name for entry in self.outline()]
         table["name"] = unique_name(f"{_text(source.get('name')) or 'Phase'} (copy)", names)
-        taken = [task_id for _, task_id in self.task_ids()]
+        used_ids = [task_id for _, task_id in self.task_ids()]
         renamed: dict[str, str] = {}
         for task in _tables(table.get("tasks")):
             old = _text(task.get("id"))
             if old:
-                new = unique_name(f"{old}-copy", taken + list(renamed.values()), "-")
+                new = unique_name(f"{old}-copy", used_ids + list(renamed.values()), "-")
                 renamed[old] = new
                 task["id"] = new
         for task in _tables(table.get("tasks")):
@@ -248,8 +248,8 @@ class PlanDocument:
         """Copy a task after itself with a new id; return the copy's index."""
         tasks = _editable_aot(self._phase(phase), "tasks", f"phases[{phase}].tasks")
         table = copy.deepcopy(tasks[task])
-        taken = [task_id for _, task_id in self.task_ids()]
-        table["id"] = unique_name(f"{_text(table.get('id')) or 'task'}-copy", taken, "-")
+        used_ids = [task_id for _, task_id in self.task_ids()]
+        table["id"] = unique_name(f"{_text(table.get('id')) or 'task'}-copy", used_ids, "-")
         tasks.insert(task + 1, table)
         self._space_tables()
         return task + 1
@@ -311,18 +311,17 @@ class PlanDocument:
     def _all_tasks(self) -> list[Any]:
         return [task for phase in _tables(self.document.get("phases")) for task in _tables(phase.get("tasks"))]
 
-    def _drop_dependencies(self, gone: set[str]) -> list[str]:
+    def _drop_dependencies(self, deleted_ids: set[str]) -> list[str]:
         changed = []
         for task in self._all_tasks():
             depends = task.get("depends_on")
             if not isinstance(depends, Array):
                 continue
-            kept = [index for index, dep in enumerate(depends) if not (isinstance(dep, str) and str(dep) in gone)]
-            if len(kept) == len(depends):
+            dropped = [index for index, dep in enumerate(depends) if isinstance(dep, str) and str(dep) in deleted_ids]
+            if not dropped:
                 continue
-            for index in reversed(range(len(depends))):
-                if index not in kept:
-                    del depends[index]
+            for index in reversed(dropped):
+                del depends[index]
             if not len(depends) and isinstance(task, Table):
                 del task["depends_on"]
             changed.append(_text(task.get("id")))
@@ -421,17 +420,17 @@ def _string_item(value: str, old: Any) -> Any:
     return String(StringType.MLB, value, written, Trivia())
 
 
-def unique_name(base: str, taken: list[str], separator: str = " ") -> str:
-    """Return ``base`` if no entry of ``taken`` uses it, else ``base<separator><n>`` with the first free n from 2."""
-    if base not in taken:
+def unique_name(base: str, used: list[str], separator: str = " ") -> str:
+    """Return ``base`` if ``used`` does not contain it, else ``base<separator><n>`` with the first free n from 2."""
+    if base not in used:
         return base
-    return numbered_name(base, taken, 2, separator)
+    return numbered_name(base, used, 2, separator)
 
 
-def numbered_name(base: str, taken: list[str], start: int, separator: str = " ") -> str:
-    """Return ``base<separator><n>`` with the first n from ``start`` that ``taken`` does not use."""
+def numbered_name(base: str, used: list[str], start: int, separator: str = " ") -> str:
+    """Return ``base<separator><n>`` with the first n from ``start`` that ``used`` does not contain."""
     number = start
-    while f"{base}{separator}{number}" in taken:
+    while f"{base}{separator}{number}" in used:
         number += 1
     return f"{base}{separator}{number}"
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from textual.widgets import Input, OptionList, Select, SelectionList, TextArea
+from textual.widgets import Input, OptionList, Select, SelectionList
 
 from aipass_tui.core.plans import create_plan, load_state
 from aipass_tui.core.store import Paths
@@ -18,7 +18,6 @@ from aipass_tui.ui.screens.plan_editor import NameDialog, PlanEditorScreen
 from aipass_tui.ui.screens.plan_picker import PlanPickerScreen
 from aipass_tui.ui.screens.plan_run import PhaseBar, PlanRunScreen
 from aipass_tui.ui.widgets.plan_outline import OutlineKey, PlanOutline
-from aipass_tui.ui.widgets.task_form import TaskForm
 from tests.ui.conftest import cockpit_config, start_orchestrator, wait_for
 
 SIZE = (80, 24)
@@ -191,7 +190,8 @@ async def test_form_edit_keeps_comments_and_undo(repo: Path, orchestrators: list
         editor = await open_editor(app, pilot, path)
         await pilot.press("down", "down", "enter")
         title = editor.query_one("#task-title", Input)
-        assert title.has_focus and title.value == "lines=2 left half"
+        assert title.has_focus
+        assert title.value == "lines=2 left half"
         await pilot.press("end", *" now")
         assert 'title = "lines=2 left half now"' in editor.source.text
         assert 'agent = "alpha"  # the left half' in editor.source.text
@@ -281,9 +281,64 @@ async def test_run_plan_from_editor(repo: Path, orchestrators: list) -> None:
         bars = progress_screen.query(PhaseBar)
         assert [str(bar.query_one(".phase-count").render()) for bar in bars] == ["2/2 tasks done", "1/1 tasks done"]
         state = load_state(Paths(repo), "FPLAN-0001")
-        assert state is not None and state.status.value == "completed"
+        assert state is not None
+        assert state.status.value == "completed"
         await pilot.press("e")
         assert app.screen is editor
+
+
+FAILING = '''\
+title = "Two tasks that fail"
+goal = "Recover from failures"
+
+[[phases]]
+name = "Only"
+goal = "Both tasks end"
+
+[[phases.tasks]]
+id = "bad"
+agent = "alpha"
+title = "exit=3 first"
+prompt = "Fail until fixed"
+files = ["a.txt"]
+
+[[phases.tasks]]
+id = "worse"
+agent = "beta"
+title = "exit=4 second"
+prompt = "Fail, then get skipped"
+files = ["b.txt"]
+'''
+
+
+async def test_progress_retry_and_skip(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    path = write_plan(repo, FAILING, "FPLAN-0005_failing.toml")
+    app = create_app(repo, settings, start_orchestrator(repo, settings, orchestrators))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        progress_screen = PlanRunScreen(path)
+        await app.push_screen(progress_screen)
+        await wait_for(pilot, lambda: progress_screen.progress is not None, message="progress read")
+        assert progress_screen.progress.status == "not started"
+        await pilot.press("f5")
+
+        def statuses() -> dict[str, str]:
+            progress = progress_screen.progress
+            return {row.id: row.status for row in progress.tasks} if progress else {}
+
+        await wait_for(pilot, lambda: statuses() == {"bad": "failed", "worse": "failed"}, timeout=30, message="both failed")
+        assert progress_screen.progress.status == "paused"
+        detail = str(progress_screen.query_one("#task-detail").render())
+        assert detail.startswith("bad · alpha · failed · request ")
+        assert detail.endswith("failed: command failed: exit code 3")
+
+        await pilot.press("down", "s")
+        await wait_for(pilot, lambda: statuses()["worse"] == "skipped", message="skipped")
+        path.write_text(FAILING.replace("exit=3 first", "lines=1 first"), encoding="utf-8")
+        await pilot.press("up", "r")
+        await wait_for(pilot, lambda: progress_screen.progress.status == "completed", timeout=30, message="completed")
+        assert statuses() == {"bad": "succeeded", "worse": "skipped"}
+        assert [row.attempts for row in progress_screen.progress.tasks] == [2, 1]
 
 
 async def test_external_change_is_offered_for_reload(repo: Path, orchestrators: list) -> None:

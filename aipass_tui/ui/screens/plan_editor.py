@@ -3,13 +3,14 @@
 The TOML text in the source ``TextArea`` is the one truth. A form or outline edit changes the
 tomlkit document and replaces only the changed part of the text, so comments and layout stay
 and one undo history (the text area's) covers edits made anywhere. Text typed in the source is
-parsed and validated on a worker thread ~300 ms after the last key; when it parses, the outline
+parsed and validated on a worker thread ~300 ms after the last key. When it parses, the outline
 and the form follow it. The file on disk is polled once a second: a change made elsewhere is
 loaded at once when there are no unsaved edits, and otherwise offered for reload.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
@@ -50,6 +51,15 @@ OUTLINE_FIELDS = ("title", "name", "agent")
 """Fields that the outline shows (the plan's title, a phase's name, a task's agent)."""
 Signature = tuple[int, int, int] | None
 T = TypeVar("T")
+
+
+def toml_highlighting() -> bool:
+    """Tell whether the TextArea can highlight TOML.
+
+    ``TextArea.available_languages`` lists "toml" even when the grammar is missing (Textual
+    8.2.8), so this checks for the packages of the ``textual[syntax]`` extra it would load.
+    """
+    return importlib.util.find_spec("tree_sitter") is not None and importlib.util.find_spec("tree_sitter_toml") is not None
 
 
 def file_signature(path: Path) -> Signature:
@@ -102,11 +112,13 @@ class PlanSaveFailed(Message):
 class DiskChanged(Message):
     """The plan file on disk differs from the version loaded or saved last; ``text`` None: it is gone or unreadable."""
 
-    def __init__(self, text: str | None, signature: Signature, reason: str = "") -> None:
+    def __init__(self, text: str | None, signature: Signature, reason: str = "", *, from_save: bool = False) -> None:
         super().__init__()
         self.text = text
         self.signature = signature
         self.reason = reason
+        self.from_save = from_save
+        """Found by a save, which then wrote nothing."""
 
 
 class PlanStarted(Message):
@@ -154,7 +166,7 @@ class PlanEditorScreen(Screen[None]):
     BINDING_SCOPE = bindings.PLAN_EDITOR
 
     view: reactive[str] = reactive("form")
-    """What a narrow screen shows beside the outline: ``form`` or ``source``."""
+    """The pane a narrow screen shows beside the outline: ``form`` or ``source``."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
@@ -173,6 +185,7 @@ class PlanEditorScreen(Screen[None]):
         self._problem_index = -1
         self._asking_reload = False
         self._gone_reported = False
+        self._saving = False
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -207,11 +220,10 @@ class PlanEditorScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        source = self.source
-        if "toml" in source.available_languages:
-            source.language = "toml"
+        if toml_highlighting():
+            self.source.language = "toml"
         else:
-            log.warning("no TOML syntax highlighting: the tree-sitter TOML grammar is not installed")
+            log.warning("the TOML source is shown without highlighting: install textual[syntax] (tree-sitter, tree-sitter-toml)")
         self.query_one(TaskForm).show_message("Loading the plan…")
         self._update_title()
         self._arrange()
@@ -473,13 +485,24 @@ class PlanEditorScreen(Screen[None]):
         row = max(0, min(problem.line - 1, document.line_count - 1))
         column = max(0, min(problem.column - 1, len(document.get_line(row))))
         source.focus()
-        source.move_cursor((row, column), center=True)
+        source.move_cursor((row, column))
+        # The source may have just been shown, so it is scrolled once it has its size.
+        self.call_after_refresh(self._center_line, row, column)
+
+    def _center_line(self, row: int, column: int) -> None:
+        """Scroll the source so ``row`` is in the middle, at the left edge when ``column`` fits there."""
+        source = self.source
+        region = source.scrollable_content_region
+        left = 0 if column < region.width - 8 else None
+        source.scroll_to(x=left, y=max(0, row - region.height // 2), animate=False)
 
     # Outline actions -------------------------------------------------------------------------
 
-    def _default_agent(self, key: OutlineKey) -> str:
-        if key.kind == "task" and self._document is not None:
-            agent = self._document.outline()[key.phase].tasks[key.task].agent
+    def _default_agent(self, document: PlanDocument, key: OutlineKey) -> str:
+        """Return the agent for a new task: the selected task's, else the first configured one."""
+        phases = document.outline()
+        if key.kind == "task" and key.phase < len(phases) and key.task < len(phases[key.phase].tasks):
+            agent = phases[key.phase].tasks[key.task].agent
             if agent:
                 return agent
         agents = list(self.cockpit.settings.agents)
@@ -502,7 +525,7 @@ class PlanEditorScreen(Screen[None]):
             return
         phase = key.phase if key.kind != "plan" else len(phases) - 1
         after = key.task if key.kind == "task" else None
-        agent = self._default_agent(key)
+        agent = self._default_agent(document, key)
         index = self._edit(lambda document: document.add_task(phase, after, agent), checkpoint=True)
         if index is not None:
             self._after_structure_change(OutlineKey("task", phase, index))
@@ -552,16 +575,16 @@ class PlanEditorScreen(Screen[None]):
         if key.kind == "phase":
             changed = self._edit(lambda document: document.delete_phase(key.phase), checkpoint=True)
             select = OutlineKey("phase", max(0, key.phase - 1)) if key.phase else PLAN
-            what = f"phase {key.phase + 1}"
+            deleted = f"phase {key.phase + 1}"
         else:
             changed = self._edit(lambda document: document.delete_task(key.phase, key.task), checkpoint=True)
             select = OutlineKey("task", key.phase, max(0, key.task - 1)) if key.task else OutlineKey("phase", key.phase)
-            what = f"task {key.task + 1} of phase {key.phase + 1}"
+            deleted = f"task {key.task + 1} of phase {key.phase + 1}"
         if changed is None:
             return
         self._after_structure_change(select)
         detail = f"; removed from depends_on of {', '.join(changed)}" if changed else ""
-        self.notify(f"deleted {what}{detail}; ctrl+z undoes it", title="Delete")
+        self.notify(f"deleted {deleted}{detail}; ctrl+z undoes it", title="Delete")
 
     def action_duplicate(self) -> None:
         key = self.query_one(PlanOutline).selected
@@ -649,14 +672,18 @@ class PlanEditorScreen(Screen[None]):
 
     def action_save(self) -> None:
         if self.loaded:
-            self._save_worker(self.source.text, self._disk_signature, False)
+            self._save(False)
+
+    def _save(self, then_run: bool) -> None:
+        self._saving = True
+        self._save_worker(self.source.text, self._disk_signature, then_run)
 
     @work(thread=True, exclusive=True, group="plan-save", exit_on_error=False)
     def _save_worker(self, text: str, expected: Signature, then_run: bool) -> None:
         current = file_signature(self.path)
         if current is not None and current != expected:
             # Another program wrote the file since it was loaded: never overwrite that unasked.
-            self._report_disk_change(current)
+            self._report_disk_change(current, from_save=True)
             return
         hub = _automation_hub(self.cockpit.source)
         if hub is not None:
@@ -671,6 +698,7 @@ class PlanEditorScreen(Screen[None]):
         self.post_message(PlanSaved(text, file_signature(self.path), then_run))
 
     def on_plan_saved(self, message: PlanSaved) -> None:
+        self._saving = False
         self._saved_text = message.text
         self._disk_signature = message.signature
         self._gone_reported = False
@@ -686,6 +714,7 @@ class PlanEditorScreen(Screen[None]):
             self._run_worker()
 
     def on_plan_save_failed(self, message: PlanSaveFailed) -> None:
+        self._saving = False
         self.notify(message.reason, title="Save failed", severity="error", timeout=10)
 
     def action_run_plan(self) -> None:
@@ -705,7 +734,7 @@ class PlanEditorScreen(Screen[None]):
             self.notify(f"the plan has {len(problems)} problem(s): fix them first (F8 jumps to each)", title="Run", severity="error")
             return
         if self.dirty:
-            self._save_worker(text, self._disk_signature, True)
+            self._save(True)
         else:
             self._run_worker()
 
@@ -738,7 +767,7 @@ class PlanEditorScreen(Screen[None]):
     # Changes on disk -------------------------------------------------------------------------
 
     def _poll(self) -> None:
-        if self.loaded and not self._asking_reload:
+        if self.loaded and not self._asking_reload and not self._saving:
             self._poll_worker(self._disk_signature)
 
     @work(thread=True, exclusive=True, group="plan-disk", exit_on_error=False)
@@ -747,19 +776,23 @@ class PlanEditorScreen(Screen[None]):
         if current != known:
             self._report_disk_change(current)
 
-    def _report_disk_change(self, signature: Signature) -> None:
+    def _report_disk_change(self, signature: Signature, *, from_save: bool = False) -> None:
         """Read the file as it is on disk now and post DiskChanged (called on a worker thread)."""
         if signature is None:
-            self.post_message(DiskChanged(None, None, "deleted or moved away"))
+            self.post_message(DiskChanged(None, None, "deleted or moved away", from_save=from_save))
             return
         try:
             text = self.path.read_bytes().decode("utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
-            self.post_message(DiskChanged(None, signature, f"changed but cannot be read ({exc})"))
+            self.post_message(DiskChanged(None, signature, f"changed but cannot be read ({exc})", from_save=from_save))
             return
-        self.post_message(DiskChanged(text, signature))
+        self.post_message(DiskChanged(text, signature, from_save=from_save))
 
     def on_disk_changed(self, message: DiskChanged) -> None:
+        if message.from_save:
+            self._saving = False
+        elif self._saving:
+            return  # a poll that may have seen this editor's own write; the save reports the outcome
         if message.signature == self._disk_signature and message.signature is not None:
             return
         if message.text is None:

@@ -30,7 +30,7 @@ PICKER_MESSAGE = "Enter opens a plan in the editor · F9 shows its progress · E
 
 @dataclass(frozen=True)
 class PlanChoice:
-    """What the user picked: a plan file and whether to ``edit`` it or see its ``progress``."""
+    """A plan file the user picked, and whether to ``edit`` it or see its ``progress``."""
 
     path: Path
     action: Literal["edit", "progress"] = "edit"
@@ -52,7 +52,7 @@ class PlanCreated(Message):
 
 
 def plan_line(summary: PlanSummary) -> str:
-    """One plan as the list shows it: id, status, progress, title and its problem count."""
+    """Format one plan for the list: id, status, progress, title and its problem count."""
     problems = f"  ({summary.problems} problem{'s' if summary.problems != 1 else ''})" if summary.problems else ""
     return f"{summary.plan_id:<12} {summary.status:<11} {summary.done}/{summary.total:<4} {summary.title}{problems}"
 

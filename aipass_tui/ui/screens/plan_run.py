@@ -1,8 +1,8 @@
 """A plan's progress: each task's status, agent and pull request, and a progress bar per phase.
 
 The screen reads the plan's saved progress (``.aipass/state/plans/<plan-id>.json``), the plan
-file and the pull request records on a worker thread: when it opens, on every orchestrator
-notice about the queue, an agent or a finished run, and at each one-second tick of the app.
+file and the pull request records on a worker thread. It reads them when it opens, after every
+orchestrator notice about the queue, an agent or a finished run, and at the app's one-second tick.
 The keys act on the plan through the same ``plan.*`` handlers as ``aipass-tui plan``.
 """
 
@@ -78,7 +78,7 @@ class PlanProgress:
     phases: tuple[PhaseRow, ...]
     tasks: tuple[TaskRow, ...]
     problem: str = ""
-    """Why part of the plan could not be read (shown above the table), or empty."""
+    """The reason part of the plan could not be read (shown above the table), or empty."""
 
     @property
     def done(self) -> int:
@@ -180,9 +180,9 @@ class ProgressLoaded(Message):
 
 
 class PlanActionDone(Message):
-    def __init__(self, what: str, summary: dict[str, Any] | None, error: str = "") -> None:
+    def __init__(self, action: str, summary: dict[str, Any] | None, error: str = "") -> None:
         super().__init__()
-        self.what = what
+        self.action = action
         self.summary = summary
         self.error = error
 
@@ -217,7 +217,7 @@ class PlanRunScreen(Screen[None]):
         self.progress: PlanProgress | None = None
         self._loading = False
         self._load_again = False
-        self._shown: dict[str, tuple[str, ...]] = {}
+        self._cells: dict[str, tuple[str, ...]] = {}
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -300,21 +300,21 @@ class PlanRunScreen(Screen[None]):
         table = self.query_one(DataTable)
         order = [row.id for row in progress.tasks]
         selected = self.selected_task()
-        if order != list(self._shown):
+        if order != list(self._cells):
             table.clear()
-            self._shown = {}
+            self._cells = {}
             for row in progress.tasks:
                 table.add_row(*[Text(cell) for cell in row.cells()], key=row.id)
-                self._shown[row.id] = row.cells()
-            if selected is not None and selected.id in self._shown:
+                self._cells[row.id] = row.cells()
+            if selected is not None and selected.id in self._cells:
                 table.move_cursor(row=order.index(selected.id), animate=False)
         else:
             for row in progress.tasks:
                 cells = row.cells()
-                for (key, _), value, before in zip(COLUMNS, cells, self._shown[row.id]):
+                for (key, _), value, before in zip(COLUMNS, cells, self._cells[row.id]):
                     if value != before:
                         table.update_cell(row.id, key, Text(value))
-                self._shown[row.id] = cells
+                self._cells[row.id] = cells
         self._show_detail()
 
     def selected_task(self) -> TaskRow | None:
@@ -380,34 +380,34 @@ class PlanRunScreen(Screen[None]):
             lambda confirmed: self._call("Abort", "plan.abort", {"plan": str(self.path)}) if confirmed else None,
         )
 
-    def _call(self, what: str, name: str, args: dict[str, Any]) -> None:
+    def _call(self, action: str, name: str, args: dict[str, Any]) -> None:
         if isinstance(self.cockpit.source, RecordedSource):
-            self.notify(f"cannot {what.lower()}: this cockpit shows a recorded snapshot, not a running orchestrator",
-                        title=what, severity="error")
+            self.notify(f"cannot {action.lower()}: this cockpit shows a recorded snapshot, not a running orchestrator",
+                        title=action, severity="error")
             return
-        self._call_worker(what, name, args)
+        self._call_worker(action, name, args)
 
     @work(thread=True, group="plan-action", exit_on_error=False)
-    def _call_worker(self, what: str, name: str, args: dict[str, Any]) -> None:
+    def _call_worker(self, action: str, name: str, args: dict[str, Any]) -> None:
         orchestrator = self.cockpit.source
         context = HandlerContext(orchestrator.paths, self.cockpit.settings, orchestrator)  # type: ignore[arg-type]
         try:
             summary = run_handler(context, name, args)
         except HandlerError as exc:
-            self.post_message(PlanActionDone(what, None, str(exc)))
+            self.post_message(PlanActionDone(action, None, str(exc)))
             return
-        except Exception as exc:  # anything else is a bug; say so instead of failing silently
+        except Exception as exc:  # anything else is a bug, reported instead of failing silently
             log.exception("%s on plan %s failed", name, self.plan_id)
-            self.post_message(PlanActionDone(what, None, f"{name} failed: {exc}; see .aipass/logs/cockpit.log"))
+            self.post_message(PlanActionDone(action, None, f"{name} failed: {exc}; see .aipass/logs/cockpit.log"))
             return
-        self.post_message(PlanActionDone(what, summary))
+        self.post_message(PlanActionDone(action, summary))
 
     def on_plan_action_done(self, message: PlanActionDone) -> None:
         if message.summary is None:
-            self.notify(message.error, title=f"{message.what} failed", severity="error", timeout=10)
+            self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=10)
         else:
             summary = message.summary
             reason = f" ({summary['reason']})" if summary.get("reason") else ""
             self.notify(f"{summary.get('plan')}: {summary.get('status')}, {summary.get('done')}/{summary.get('total')} tasks done{reason}",
-                        title=message.what)
+                        title=message.action)
         self.refresh_progress()

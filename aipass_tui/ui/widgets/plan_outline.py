@@ -1,7 +1,7 @@
 """The plan editor's outline: the plan, its phases and their tasks, as a tree.
 
 The keys that change the structure (add, rename, delete, duplicate, move) are bound here, so
-they act only while the outline has the focus; the editor screen carries out each action.
+they act only while the outline has the focus. The editor screen carries out each action.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ PROBLEM_MARK = "! "
 
 @dataclass(frozen=True)
 class OutlineKey:
-    """What a node of the outline stands for: the plan, phase ``phase``, or task ``task`` of it."""
+    """The entry a node of the outline stands for: the plan, phase ``phase``, or task ``task`` of it."""
 
     kind: Literal["plan", "phase", "task"]
     phase: int = -1
@@ -58,7 +58,7 @@ class PlanOutline(Tree[OutlineKey]):
 
     def show(self, title: str, phases: list[PhaseEntry], marked: set[OutlineKey], select: OutlineKey | None = None) -> None:
         """Show the plan; keep the cursor on ``select``, or on the selected entry when it still exists."""
-        wanted = select or self.selected
+        target = select or self.selected
         shape = tuple(len(phase.tasks) for phase in phases)
         if shape != self._shape:
             self._rebuild(phases)
@@ -66,7 +66,7 @@ class PlanOutline(Tree[OutlineKey]):
             # clear() keeps the old cursor node; unselect so the move below reads the new nodes.
             self.unselect()
         self._label_all(title, phases, marked)
-        self.select_key(wanted)
+        self.select_key(target)
 
     def select_key(self, key: OutlineKey) -> None:
         """Move the cursor to ``key``, or to its closest existing parent."""
@@ -112,7 +112,7 @@ class PlanOutline(Tree[OutlineKey]):
 
 def _relabel(node: TreeNode[OutlineKey], text: str, marked: bool) -> None:
     """Set a node's label when it changed (setting one redraws the tree)."""
-    shown = PROBLEM_MARK + text if marked else text
-    if node.label.plain != shown:
+    label = PROBLEM_MARK + text if marked else text
+    if node.label.plain != label:
         # Text, not markup: names and ids come from the user's file and may contain brackets.
-        node.set_label(Text(shown, no_wrap=True, overflow="ellipsis"))
+        node.set_label(Text(label, no_wrap=True, overflow="ellipsis"))

@@ -257,9 +257,9 @@ class TaskForm(Vertical):
             self.query_one(GlobList).set_globs(fields["files"])
             self._show_dependencies(candidates, fields["depends_on"])
             review = self.query_one("#review", Select)
-            wanted = fields["review"] if fields["review"] in ("manual", "auto") else "manual"
-            if review.value != wanted:
-                review.value = wanted
+            value = fields["review"] if fields["review"] in ("manual", "auto") else "manual"
+            if review.value != value:
+                review.value = value
         self.query_one(ContentSwitcher).current = "task-form"
 
     def _show_agent(self, agent: str, agents: list[str]) -> None:
@@ -276,18 +276,18 @@ class TaskForm(Vertical):
 
     def _show_dependencies(self, candidates: list[str], selected: list[str]) -> None:
         depends = self.query_one("#depends", SelectionList)
-        shown = candidates + [dep for dep in selected if dep not in candidates]
-        if shown != self._candidates:
+        choices = candidates + [dep for dep in selected if dep not in candidates]
+        if choices != self._candidates:
             depends.clear_options()
-            depends.add_options([(task_id if task_id in candidates else f"{task_id} (not in this or an earlier phase)", task_id, task_id in selected) for task_id in shown])
-            self._candidates = shown
+            depends.add_options([(_dependency_label(task_id, candidates), task_id, task_id in selected) for task_id in choices])
+            self._candidates = choices
         else:
-            for task_id in shown:
+            for task_id in choices:
                 if task_id in selected and task_id not in depends.selected:
                     depends.select(task_id)
                 elif task_id not in selected and task_id in depends.selected:
                     depends.deselect(task_id)
-        depends.set_class(not shown, "-empty")
+        depends.set_class(not choices, "-empty")
 
     def focus_first(self) -> None:
         """Focus the first field of the entry shown."""
@@ -346,6 +346,10 @@ class TaskForm(Vertical):
         event.stop()
         if isinstance(event.value, str):
             self._edited("review", event.value)
+
+
+def _dependency_label(task_id: str, candidates: list[str]) -> str:
+    return task_id if task_id in candidates else f"{task_id} (not in this or an earlier phase)"
 
 
 def _set_input(field: Input, value: str) -> None:
