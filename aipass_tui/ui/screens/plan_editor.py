@@ -10,6 +10,7 @@ loaded at once when there are no unsaved edits, and otherwise offered for reload
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from pathlib import Path
@@ -53,13 +54,17 @@ Signature = tuple[int, int, int] | None
 T = TypeVar("T")
 
 
+@functools.cache
 def toml_highlighting() -> bool:
-    """Tell whether the TextArea can highlight TOML.
+    """Tell whether the TextArea can highlight TOML, logging once when it cannot.
 
     ``TextArea.available_languages`` lists "toml" even when the grammar is missing (Textual
     8.2.8), so this checks for the packages of the ``textual[syntax]`` extra it would load.
     """
-    return importlib.util.find_spec("tree_sitter") is not None and importlib.util.find_spec("tree_sitter_toml") is not None
+    found = importlib.util.find_spec("tree_sitter") is not None and importlib.util.find_spec("tree_sitter_toml") is not None
+    if not found:
+        log.warning("the plan editor shows TOML without highlighting: install textual[syntax] (tree-sitter, tree-sitter-toml)")
+    return found
 
 
 def file_signature(path: Path) -> Signature:
@@ -110,7 +115,10 @@ class PlanSaveFailed(Message):
 
 
 class DiskChanged(Message):
-    """The plan file on disk differs from the version loaded or saved last; ``text`` None: it is gone or unreadable."""
+    """The plan file on disk differs from the version loaded or saved last.
+
+    ``text`` is None when the file is gone or cannot be read, and ``reason`` then says which.
+    """
 
     def __init__(self, text: str | None, signature: Signature, reason: str = "", *, from_save: bool = False) -> None:
         super().__init__()
@@ -118,7 +126,7 @@ class DiskChanged(Message):
         self.signature = signature
         self.reason = reason
         self.from_save = from_save
-        """Found by a save, which then wrote nothing."""
+        """Whether a save found the change (it then wrote nothing)."""
 
 
 class PlanStarted(Message):
@@ -159,7 +167,7 @@ class NameDialog(ModalScreen[str | None]):
 
 
 class PlanEditorScreen(Screen[None]):
-    """Edits one plan file: ``path`` must exist; an unreadable file closes the screen with a notification."""
+    """Edits the plan file ``path``. A missing or unreadable file closes the screen with a notification."""
 
     CSS_PATH = "plan_editor.tcss"
     BINDINGS = bindings.bindings(bindings.PLAN_EDITOR)
@@ -222,8 +230,6 @@ class PlanEditorScreen(Screen[None]):
     def on_mount(self) -> None:
         if toml_highlighting():
             self.source.language = "toml"
-        else:
-            log.warning("the TOML source is shown without highlighting: install textual[syntax] (tree-sitter, tree-sitter-toml)")
         self.query_one(TaskForm).show_message("Loading the plan…")
         self._update_title()
         self._arrange()
@@ -366,7 +372,7 @@ class PlanEditorScreen(Screen[None]):
         """Apply ``change`` to the document and write the result into the source as one edit.
 
         Returns what ``change`` returned, or None when the source does not parse or the change
-        was refused (both are notified).
+        was rejected (the user is notified of both).
         """
         document = self._current_document()
         if document is None:
