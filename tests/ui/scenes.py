@@ -144,9 +144,14 @@ def many_agents(repo: Path, count: int = 40) -> AipassApp:
     settings = settings_for(kinds)
     agents: dict[str, AgentState] = {}
     events: dict[str, list[Event]] = {}
+    last_runs = {
+        AgentStatus.DONE: (RunStatus.SUCCEEDED, "finished"),
+        AgentStatus.FAILED: (RunStatus.FAILED, "command failed: exit code 2"),
+    }
     for i, name in enumerate(kinds):
         status = statuses[i % len(statuses)]
         active = status in (AgentStatus.RUNNING, AgentStatus.STALLED)
+        last_status, last_message = last_runs.get(status, (None, None))
         agents[name] = AgentState(
             name=name, kind="command", status=status,
             subject=f"task {i}: update module {i % 7}" if active else None,
@@ -154,8 +159,8 @@ def many_agents(repo: Path, count: int = 40) -> AipassApp:
             cpu_percent=float(i % 9 * 5) if active else None,
             rss_bytes=(40 + i) * MIB if active else None,
             queued=1 if status == AgentStatus.QUEUED else 0,
-            last_run_status=RunStatus.SUCCEEDED if status == AgentStatus.DONE else RunStatus.FAILED if status == AgentStatus.FAILED else None,
-            last_run_message="finished" if status == AgentStatus.DONE else "command failed: exit code 2" if status == AgentStatus.FAILED else None,
+            last_run_status=last_status,
+            last_run_message=last_message,
         )
         if active:
             events[name] = [Event(EventKind.RAW, f"step {step} of module {i % 7}") for step in range(3)]
@@ -202,6 +207,7 @@ def zoom_scene(repo: Path) -> AipassApp:
     ]
     todo = [TodoItem(text="Read the loader", status="completed"), TodoItem(text="Add the duration parser", status="in_progress"),
             TodoItem(text="Write the tests", status="pending")]
+
     agents = {
         "claude-a": AgentState(name="claude-a", kind="claude", model="opus", status=AgentStatus.RUNNING, run=run_id,
                                subject="Add a duration parser to the config loader", started_at=T0 - 320,
@@ -209,6 +215,7 @@ def zoom_scene(repo: Path) -> AipassApp:
                                rss_bytes=300 * MIB, todo=todo, subagents=subagents),
         "codex-b": AgentState(name="codex-b", kind="codex", status=AgentStatus.IDLE),
     }
+
     events = list(CLAUDE_EVENTS)
     events += [
         Event(EventKind.SUBAGENT_START, "Find every caller of load_settings", data={"id": "toolu_1", "subagent_type": "Explore"}),
@@ -218,6 +225,7 @@ def zoom_scene(repo: Path) -> AipassApp:
         Event(EventKind.TEXT, "Writing tests/unit/test_duration.py with 12 cases.", parent="toolu_2"),
     ]
     write_events(repo, run_id, events)
+
     history = [
         RunRecord(id=run_id, agent="claude-a", request="r-20260528-201320-000008", kind="claude",
                   status=RunStatus.RUNNING, started_at=T0 - 320, summary=RunSummary(todo=todo)),
@@ -232,7 +240,7 @@ def zoom_scene(repo: Path) -> AipassApp:
 
 
 def hostile_output(repo: Path) -> AipassApp:
-    """One agent whose output holds colour codes, spinners, cursor moves, tabs and wide characters."""
+    """One agent whose output contains colour codes, spinners, cursor moves, tabs and wide characters."""
     settings = settings_for({"build": ("command", None)})
     agents = {"build": AgentState(name="build", kind="command", status=AgentStatus.RUNNING, subject="make test ☀\ufe0f 中文",
                                   started_at=T0 - 12, run="build-20260528-201321-000001")}
