@@ -14,7 +14,8 @@ from aipass_tui.core.store import Paths
 from aipass_tui.ui.app import create_app
 from aipass_tui.ui.screens.confirm import ConfirmScreen
 from aipass_tui.ui.screens.main import MainScreen
-from aipass_tui.ui.screens.plan_editor import NameDialog, PlanEditorScreen
+from aipass_tui.ui.screens.plan_editor import PlanEditorScreen
+from aipass_tui.ui.screens.plan_editor_outline import NameDialog
 from aipass_tui.ui.screens.plan_picker import PlanPickerScreen
 from aipass_tui.ui.screens.plan_run import PhaseBar, PlanRunScreen
 from aipass_tui.ui.widgets.plan_outline import OutlineKey, PlanOutline

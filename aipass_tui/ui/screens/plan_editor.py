@@ -5,7 +5,8 @@ tomlkit document and replaces only the changed part of the text, so comments and
 and one undo history (the text area's) covers edits made anywhere. Text typed in the source is
 parsed and validated on a worker thread ~300 ms after the last key. When it parses, the outline
 and the form follow it. The file on disk is polled once a second: a change made elsewhere is
-loaded at once when there are no unsaved edits, and otherwise offered for reload.
+loaded at once when there are no unsaved edits, and otherwise offered for reload. The file's
+side lives in ``plan_editor_file`` and the outline's actions in ``plan_editor_outline``.
 """
 
 from __future__ import annotations
@@ -22,19 +23,20 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Label, OptionList, Static, TextArea, Tree
+from textual.widgets import Footer, Label, OptionList, Static, TextArea, Tree
 from textual.widgets.option_list import Option
 
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
 from aipass_tui.core.plans import Problem, plan_id_for, validate
-from aipass_tui.core.plans.templates import NO_AGENT
 from aipass_tui.core.plans.validation import tracked_files
 from aipass_tui.ui import bindings
-from aipass_tui.ui.plan_document import PlanDocument, StructureError, parse, text_edit, write_atomic
+from aipass_tui.ui.plan_document import PlanDocument, StructureError, parse, text_edit
+from aipass_tui.ui.screens.plan_editor_file import POLL_SECONDS, PlanFileMixin, Signature
+from aipass_tui.ui.screens.plan_editor_outline import OutlineActionsMixin
 from aipass_tui.ui.source import RecordedSource
-from aipass_tui.ui.widgets.plan_outline import PLAN, OutlineKey, PlanOutline
+from aipass_tui.ui.widgets.plan_outline import OutlineKey, PlanOutline
 from aipass_tui.ui.widgets.task_form import TaskForm
 
 if TYPE_CHECKING:
@@ -44,13 +46,10 @@ log = logging.getLogger(__name__)
 
 CHECK_DELAY = 0.3
 """Seconds after the last edit before the plan is parsed and validated again."""
-POLL_SECONDS = 1.0
-"""Seconds between two looks at the plan file's modification time."""
 WIDE = 120
 """From this many columns the form and the TOML source are shown side by side."""
 OUTLINE_FIELDS = ("title", "name", "agent")
 """Fields that the outline shows (the plan's title, a phase's name, a task's agent)."""
-Signature = tuple[int, int, int] | None
 T = TypeVar("T")
 
 
@@ -67,28 +66,6 @@ def toml_highlighting() -> bool:
     return found
 
 
-def file_signature(path: Path) -> Signature:
-    """Return the modification time, size and inode of a file, or None when it does not exist."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-class PlanLoaded(Message):
-    def __init__(self, text: str, signature: Signature) -> None:
-        super().__init__()
-        self.text = text
-        self.signature = signature
-
-
-class PlanLoadFailed(Message):
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
 class PlanChecked(Message):
     """The result of parsing and validating ``text`` on a worker thread."""
 
@@ -98,35 +75,6 @@ class PlanChecked(Message):
         self.document = document
         self.problems = problems
         self.tracked = tracked
-
-
-class PlanSaved(Message):
-    def __init__(self, text: str, signature: Signature, then_run: bool) -> None:
-        super().__init__()
-        self.text = text
-        self.signature = signature
-        self.then_run = then_run
-
-
-class PlanSaveFailed(Message):
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class DiskChanged(Message):
-    """The plan file on disk differs from the version loaded or saved last.
-
-    ``text`` is None when the file is gone or cannot be read, and ``reason`` then says which.
-    """
-
-    def __init__(self, text: str | None, signature: Signature, reason: str = "", *, from_save: bool = False) -> None:
-        super().__init__()
-        self.text = text
-        self.signature = signature
-        self.reason = reason
-        self.from_save = from_save
-        """Whether a save found the change (it then wrote nothing)."""
 
 
 class PlanStarted(Message):
@@ -141,32 +89,7 @@ class PlanRunFailed(Message):
         self.reason = reason
 
 
-class NameDialog(ModalScreen[str | None]):
-    """Asks for one line of text; dismisses with it, or None on Escape."""
-
-    CSS_PATH = "plan_editor.tcss"
-    BINDINGS = bindings.bindings(bindings.PICKER)
-
-    def __init__(self, title: str, value: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="name-dialog"):
-            yield Label(self.title_text, id="name-title", markup=False)
-            yield Input(self.value, id="name-input")
-            yield Label("Enter saves · Esc cancels", id="name-hint")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-
-class PlanEditorScreen(Screen[None]):
+class PlanEditorScreen(PlanFileMixin, OutlineActionsMixin, Screen[None]):
     """Edits the plan file ``path``. A missing or unreadable file closes the screen with a notification."""
 
     CSS_PATH = "plan_editor.tcss"
@@ -246,42 +169,6 @@ class PlanEditorScreen(Screen[None]):
     def watch_view(self, view: str) -> None:
         self.set_class(view == "source", "-show-source")
         self.set_class(view != "source", "-show-form")
-
-    # Loading -------------------------------------------------------------------------------
-
-    @work(thread=True, exclusive=True, group="plan-load", exit_on_error=False)
-    def _load_worker(self) -> None:
-        try:
-            text = self.path.read_bytes().decode("utf-8-sig")
-        except FileNotFoundError:
-            self.post_message(PlanLoadFailed(f"plan file {self.path} not found: it was moved or deleted"))
-            return
-        except OSError as exc:
-            self.post_message(PlanLoadFailed(f"cannot read plan file {self.path}: {exc.strerror or exc}"))
-            return
-        except UnicodeDecodeError as exc:
-            self.post_message(PlanLoadFailed(f"cannot open plan file {self.path}: it is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"))
-            return
-        self.post_message(PlanLoaded(text, file_signature(self.path)))
-
-    def on_plan_load_failed(self, message: PlanLoadFailed) -> None:
-        log.error("plan editor: %s", message.reason)
-        self.notify(message.reason, title="Plan editor", severity="error", timeout=10)
-        self.dismiss()
-
-    def on_plan_loaded(self, message: PlanLoaded) -> None:
-        self.source.load_text(message.text)
-        self._saved_text = message.text
-        self._disk_signature = message.signature
-        self.loaded = True
-        document = parse(message.text)
-        if document is not None:
-            self._use_document(document, message.text)
-        else:
-            self._show_syntax_error()
-        self._update_title()
-        self._start_check()
-        self.query_one(PlanOutline).focus()
 
     # Keeping outline, form and source in step ------------------------------------------------
 
@@ -502,125 +389,6 @@ class PlanEditorScreen(Screen[None]):
         left = 0 if column < region.width - 8 else None
         source.scroll_to(x=left, y=max(0, row - region.height // 2), animate=False)
 
-    # Outline actions -------------------------------------------------------------------------
-
-    def _default_agent(self, document: PlanDocument, key: OutlineKey) -> str:
-        """Return the agent for a new task: the selected task's, else the first configured one."""
-        phases = document.outline()
-        if key.kind == "task" and key.phase < len(phases) and key.task < len(phases[key.phase].tasks):
-            agent = phases[key.phase].tasks[key.task].agent
-            if agent:
-                return agent
-        agents = list(self.cockpit.settings.agents)
-        return agents[0] if agents else NO_AGENT
-
-    def _after_structure_change(self, select: OutlineKey) -> None:
-        self._refresh_outline(select)
-        self._refresh_form()
-        self._schedule_check()
-
-    def action_add_task(self) -> None:
-        key = self.query_one(PlanOutline).selected
-        document = self._current_document()
-        if document is None:
-            self._notify_syntax_error()
-            return
-        phases = document.outline()
-        if not phases:
-            self.notify("add a phase first (p in the outline)", title="Add task", severity="warning")
-            return
-        phase = key.phase if key.kind != "plan" else len(phases) - 1
-        after = key.task if key.kind == "task" else None
-        agent = self._default_agent(document, key)
-        index = self._edit(lambda document: document.add_task(phase, after, agent), checkpoint=True)
-        if index is not None:
-            self._after_structure_change(OutlineKey("task", phase, index))
-
-    def action_add_phase(self) -> None:
-        key = self.query_one(PlanOutline).selected
-        after = key.phase if key.kind != "plan" else None
-        index = self._edit(lambda document: document.add_phase(after), checkpoint=True)
-        if index is not None:
-            self._after_structure_change(OutlineKey("phase", index))
-
-    def action_rename(self) -> None:
-        key = self.query_one(PlanOutline).selected
-        document = self._current_document()
-        if document is None:
-            self._notify_syntax_error()
-            return
-        if key.kind == "plan":
-            self.view = "form"
-            self.query_one(TaskForm).focus_first()
-            return
-        if key.kind == "phase":
-            current = document.phase_fields(key.phase)["name"]
-            self.app.push_screen(NameDialog(f"Rename phase {key.phase + 1}", current), lambda name: self._rename(key, name))
-        else:
-            current = document.outline()[key.phase].tasks[key.task].id
-            self.app.push_screen(NameDialog(f"Change the id of task {current or key.task + 1}", current), lambda name: self._rename(key, name))
-
-    def _rename(self, key: OutlineKey, name: str | None) -> None:
-        if name is None:
-            return
-        if key.kind == "phase":
-            if self._edit(lambda document: document.rename_phase(key.phase, name), checkpoint=True) is not None:
-                self._after_structure_change(key)
-            return
-        changed = self._edit(lambda document: document.rename_task(key.phase, key.task, name), checkpoint=True)
-        if changed is not None:
-            self._after_structure_change(key)
-            if changed:
-                self.notify(f"depends_on updated in {', '.join(changed)}", title="Task id changed")
-
-    def action_delete(self) -> None:
-        key = self.query_one(PlanOutline).selected
-        if key.kind == "plan":
-            self.notify("select a phase or a task to delete", title="Delete", severity="warning")
-            return
-        if key.kind == "phase":
-            changed = self._edit(lambda document: document.delete_phase(key.phase), checkpoint=True)
-            select = OutlineKey("phase", max(0, key.phase - 1)) if key.phase else PLAN
-            deleted = f"phase {key.phase + 1}"
-        else:
-            changed = self._edit(lambda document: document.delete_task(key.phase, key.task), checkpoint=True)
-            select = OutlineKey("task", key.phase, max(0, key.task - 1)) if key.task else OutlineKey("phase", key.phase)
-            deleted = f"task {key.task + 1} of phase {key.phase + 1}"
-        if changed is None:
-            return
-        self._after_structure_change(select)
-        detail = f"; removed from depends_on of {', '.join(changed)}" if changed else ""
-        self.notify(f"deleted {deleted}{detail}; ctrl+z undoes it", title="Delete")
-
-    def action_duplicate(self) -> None:
-        key = self.query_one(PlanOutline).selected
-        if key.kind == "phase":
-            index = self._edit(lambda document: document.duplicate_phase(key.phase), checkpoint=True)
-            if index is not None:
-                self._after_structure_change(OutlineKey("phase", index))
-        elif key.kind == "task":
-            index = self._edit(lambda document: document.duplicate_task(key.phase, key.task), checkpoint=True)
-            if index is not None:
-                self._after_structure_change(OutlineKey("task", key.phase, index))
-        else:
-            self.notify("select a phase or a task to duplicate", title="Duplicate", severity="warning")
-
-    def action_move(self, delta: int) -> None:
-        key = self.query_one(PlanOutline).selected
-        if key.kind == "phase":
-            index = self._edit(lambda document: document.move_phase(key.phase, delta), checkpoint=True)
-            target = OutlineKey("phase", index) if index is not None else None
-        elif key.kind == "task":
-            moved = self._edit(lambda document: document.move_task(key.phase, key.task, delta), checkpoint=True)
-            target = OutlineKey("task", moved[0], moved[1]) if moved is not None else None
-        else:
-            return
-        if target is None:
-            if self._document is not None:
-                self.notify(f"already the {'first' if delta < 0 else 'last'} one", title="Move", severity="warning")
-            return
-        self._after_structure_change(target)
-
     # Editor actions --------------------------------------------------------------------------
 
     def action_undo(self) -> None:
@@ -674,55 +442,6 @@ class PlanEditorScreen(Screen[None]):
             state = " · not on disk"
         self.query_one("#editor-title", Label).update(f"Plan {self.plan_id} · {self.path.name}{state}")
 
-    # Saving and running ----------------------------------------------------------------------
-
-    def action_save(self) -> None:
-        if self.loaded:
-            self._save(False)
-
-    def _save(self, then_run: bool) -> None:
-        self._saving = True
-        self._save_worker(self.source.text, self._disk_signature, then_run)
-
-    @work(thread=True, exclusive=True, group="plan-save", exit_on_error=False)
-    def _save_worker(self, text: str, expected: Signature, then_run: bool) -> None:
-        current = file_signature(self.path)
-        if current is not None and current != expected:
-            # Another program wrote the file since it was loaded: never overwrite that unasked.
-            self._report_disk_change(current, from_save=True)
-            return
-        hub = _automation_hub(self.cockpit.source)
-        if hub is not None:
-            hub.suppress(self.path)
-        try:
-            write_atomic(self.path, text)
-        except OSError as exc:
-            log.error("saving %s failed: %s", self.path, exc)
-            self.post_message(PlanSaveFailed(f"cannot save {self.path}: {exc.strerror or exc}; your edits are still here"))
-            return
-        log.info("saved plan %s", self.path)
-        self.post_message(PlanSaved(text, file_signature(self.path), then_run))
-
-    def on_plan_saved(self, message: PlanSaved) -> None:
-        self._saving = False
-        self._saved_text = message.text
-        self._disk_signature = message.signature
-        self._gone_reported = False
-        self._update_title()
-        stale = self.checked_text != message.text
-        count = len(self.problems)
-        if count and not stale:
-            self.notify(f"saved {self.path.name} with {count} problem{'s' if count != 1 else ''}: fix them before running it",
-                        title="Saved", severity="warning")
-        else:
-            self.notify(f"saved {self.path.name}", title="Saved")
-        if message.then_run:
-            self._run_worker()
-
-    def on_plan_save_failed(self, message: PlanSaveFailed) -> None:
-        self._saving = False
-        self.notify(message.reason, title="Save failed", severity="error", timeout=10)
-
     def action_run_plan(self) -> None:
         if not self.loaded:
             return
@@ -770,95 +489,3 @@ class PlanEditorScreen(Screen[None]):
     def on_plan_run_failed(self, message: PlanRunFailed) -> None:
         self.notify(message.reason, title="Run failed", severity="error", timeout=10)
 
-    # Changes on disk -------------------------------------------------------------------------
-
-    def _poll(self) -> None:
-        if self.loaded and not self._asking_reload and not self._saving:
-            self._poll_worker(self._disk_signature)
-
-    @work(thread=True, exclusive=True, group="plan-disk", exit_on_error=False)
-    def _poll_worker(self, known: Signature) -> None:
-        current = file_signature(self.path)
-        if current != known:
-            self._report_disk_change(current)
-
-    def _report_disk_change(self, signature: Signature, *, from_save: bool = False) -> None:
-        """Read the file as it is on disk now and post DiskChanged (called on a worker thread)."""
-        if signature is None:
-            self.post_message(DiskChanged(None, None, "deleted or moved away", from_save=from_save))
-            return
-        try:
-            text = self.path.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.post_message(DiskChanged(None, signature, f"changed but cannot be read ({exc})", from_save=from_save))
-            return
-        self.post_message(DiskChanged(text, signature, from_save=from_save))
-
-    def on_disk_changed(self, message: DiskChanged) -> None:
-        if message.from_save:
-            self._saving = False
-        elif self._saving:
-            return  # a poll that may have seen this editor's own write; the save reports the outcome
-        if message.signature == self._disk_signature and message.signature is not None:
-            return
-        if message.text is None:
-            self._disk_signature = message.signature
-            if not self._gone_reported:
-                self._gone_reported = True
-                self.notify(f"{self.path.name} was {message.reason} on disk: your text is kept, ctrl+s writes it",
-                            title="Plan file", severity="warning", timeout=10)
-            self._saved_text = None
-            self._update_title()
-            return
-        self._gone_reported = False
-        if message.text == self.source.text:
-            self._mark_saved(message.text, message.signature)
-        elif not self.dirty:
-            self._reload(message.text, message.signature)
-            self.notify(f"{self.path.name} changed on disk and was reloaded (ctrl+z undoes the reload)", title="Plan file")
-        elif not self._asking_reload:
-            self._offer_reload(message.text, message.signature)
-
-    def _offer_reload(self, text: str, signature: Signature) -> None:
-        from aipass_tui.ui.screens.confirm import ConfirmScreen
-
-        self._asking_reload = True
-
-        def answer(reload: bool | None) -> None:
-            self._asking_reload = False
-            if reload:
-                self._reload(text, signature)
-                self.notify("loaded the version on disk; ctrl+z brings your edits back", title="Plan file")
-            else:
-                self._mark_saved(text, signature)
-                self.notify("kept your edits; saving (ctrl+s) replaces the version on disk", title="Plan file")
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"{self.path.name} changed on disk",
-                "Another program saved this plan while you have unsaved edits here. y loads its version "
-                "(ctrl+z brings your edits back); n keeps your edits, and saving then replaces the file.",
-                "Reload",
-            ),
-            answer,
-        )
-
-    def _mark_saved(self, text: str, signature: Signature) -> None:
-        self._saved_text = text
-        self._disk_signature = signature
-        self._update_title()
-
-    def _reload(self, text: str, signature: Signature) -> None:
-        self._replace_source(text, checkpoint=True)
-        self._mark_saved(text, signature)
-        document = parse(text)
-        if document is not None:
-            self._use_document(document, text)
-        self._schedule_check()
-
-
-def _automation_hub(source: Any) -> Any:
-    """Return the orchestrator's automation hub when one is attached, so a save is not reported as a change from elsewhere."""
-    extensions = getattr(source, "extensions", None)
-    hub = extensions.get("automation") if isinstance(extensions, dict) else None
-    return hub if hub is not None and hasattr(hub, "suppress") else None
