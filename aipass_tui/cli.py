@@ -87,7 +87,7 @@ CONFIG_HEADER = """\
 
 [limits]
 max_parallel = 8          # runs executing at once
-start_rate = 4.0          # run starts per second at most
+start_rate = 8.0          # run starts per second at most
 cpu_hold_percent = 90     # hold new starts while CPU stays above this
 
 [git]

@@ -110,7 +110,7 @@ class Limits(Strict):
 
     max_parallel: int = Field(8, ge=1)
     """Runs executing at once, across all agents."""
-    start_rate: float = Field(4.0, gt=0)
+    start_rate: float = Field(8.0, gt=0)
     """Run starts per second at most; starts beyond it are staggered."""
     cpu_hold_percent: float = Field(90.0, gt=0, le=100)
     """Hold new starts while the CPU use of the usable CPUs stays above this percentage."""

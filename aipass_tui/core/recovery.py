@@ -38,6 +38,7 @@ class RecoveryMixin:
     _live: dict[str, LiveRun]
     _recent: dict[str, Any]
     _dirty_state: bool
+    _dirty_agents: set[str]
     runner: Runner
     runner_for: Any
     settings: Any
@@ -130,6 +131,7 @@ class RecoveryMixin:
                 record.pid_create_time = handle.create_time
             record.status = RunStatus.RUNNING
             self._live[run_id] = live
+            self._dirty_agents.add(record.agent)
             self._state.runs[run_id] = RunStatus.RUNNING.value
             self._recent[record.agent].extend(_tail_events(run_dir / "events.jsonl", RECENT_EVENTS))
             log.info("re-attached run %s (agent %s, pid %s)", run_id, record.agent, handle.pid)

@@ -79,6 +79,7 @@ class AipassApp(App[str]):
         self._inbox: deque[list[Notice]] = deque()
         self._fetching = False
         self._hangup_installed = False
+        self._hub: Any = None
         if frozen:
             self.animation_level = "none"
 
@@ -95,6 +96,7 @@ class AipassApp(App[str]):
                 self._source_closed = True
                 self.exit(return_code=1, message=str(exc))
                 return
+            self._hub = await asyncio.to_thread(_attach_automation, self.source)
         self._load()
         from aipass_tui.ui.screens.main import MainScreen
 
@@ -146,6 +148,9 @@ class AipassApp(App[str]):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._hangup_installed = False
         self.source.unsubscribe(self._receive)
+        if self._hub is not None:
+            await asyncio.to_thread(self._hub.close)
+            self._hub = None
         if self._owns_source and not self._source_closed:
             self._source_closed = True
             await asyncio.to_thread(self.source.close, stop_runs=self.quit_choice == "stop")  # type: ignore[attr-defined]
@@ -319,6 +324,17 @@ class AipassApp(App[str]):
 
         open_plan_picker(self)
 
+    def action_show_automation(self) -> None:
+        from aipass_tui.core.automation import automation_of
+        from aipass_tui.ui.screens.automation import AutomationScreen
+
+        hub = automation_of(self.source)
+        if hub is None:
+            self.notify("automation is not running in this cockpit", title="Automation", severity="warning")
+            return
+        if not isinstance(self.screen, AutomationScreen):
+            self.push_screen(AutomationScreen(hub))
+
     def action_help(self) -> None:
         from aipass_tui.ui.screens.help import HelpScreen
 
@@ -434,21 +450,37 @@ def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = 
     orchestrator.paths.ensure()
     handler = _log_to_file(orchestrator.paths.logs / "cockpit.log")
     app: AipassApp | None = None
+    hub = None
     started = False
     try:
         orchestrator.start()
         started = True
         orchestrator.start_thread()
+        hub = _attach_automation(orchestrator)
         app = AipassApp(orchestrator, settings, owns_source=True, low_bandwidth=low)  # type: ignore[arg-type]
         app.run()
         log.info("cockpit closed (%s)", app.quit_choice or "exit")
     finally:
+        if hub is not None:
+            hub.close()
         if started and (app is None or not app.closed):
             orchestrator.close()
         if handler is not None:
             logging.getLogger("aipass_tui").removeHandler(handler)
             handler.close()
     return app.return_code or 0
+
+
+def _attach_automation(orchestrator: Any) -> Any:
+    """Start file watching and automation rules for the cockpit; report a failure and go on."""
+    from aipass_tui.core.automation import attach_automation
+
+    try:
+        return attach_automation(orchestrator)
+    except OSError as exc:
+        log.warning("file watching and automation are off: %s", exc)
+        orchestrator.notify("warning", "Automation is off", f"file watching could not start: {exc}")
+        return None
 
 
 def _log_to_file(path: Path) -> logging.Handler | None:

@@ -35,6 +35,7 @@ DIFF = "diff"
 FILES = "files"
 COMMENT = "comment"
 CHECKS = "checks"
+AUTOMATION = "automation"
 
 SCOPE_TITLES = {
     APP: "Everywhere",
@@ -58,6 +59,7 @@ SCOPE_TITLES = {
     FILES: "Changed files (pull request)",
     COMMENT: "Comment dialog",
     CHECKS: "Checks",
+    AUTOMATION: "Automation",
 }
 
 
@@ -185,6 +187,12 @@ ACTIONS: tuple[CockpitAction, ...] = (
     CockpitAction("back", "escape", "back", "Cancel", COMMENT, "Close the dialog without saving"),
     CockpitAction("back", "escape", "back", "Back", CHECKS, "Return to the pull request"),
     CockpitAction("plans", "P", "app.show_plans", "Plans", MAIN, "Open a plan, or create one from a template"),
+    CockpitAction("automation", "a", "app.show_automation", "Automation", MAIN,
+                  "Show the automation rules and recent automation events"),
+    CockpitAction("back", "escape", "back", "Back", AUTOMATION, "Return to the agents"),
+    CockpitAction("automation_toggle", "space", "toggle_rule", "On/off", AUTOMATION, "Enable or disable the selected rule"),
+    CockpitAction("automation_fire", "f", "fire_rule", "Fire now", AUTOMATION,
+                  "Fire the selected rule at once, as if its trigger happened"),
     CockpitAction("picker_cancel", "escape", "cancel", "Cancel", PLANS, "Close the plan list", palette=False),
     CockpitAction("plan_new", "ctrl+n", "new_plan", "New plan", PLANS, "Move to the template and title of a new plan"),
     CockpitAction("plan_progress", "f9", "progress", "Progress", PLANS, "Show the highlighted plan's progress"),

@@ -12,7 +12,7 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from aipass_tui.ui import bindings
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
@@ -54,13 +54,8 @@ class AutomationScreen(Screen[None]):
     """Rules with when each last fired and what it did; space enables or disables the selected rule."""
 
     CSS_PATH = "automation.tcss"
-    BINDING_SCOPE = SCOPE
-    BINDINGS = [
-        Binding("escape", "back", "Back", id="back", tooltip="Return to the agents"),
-        Binding("space", "toggle_rule", "On/off", id="automation_toggle", tooltip="Enable or disable the selected rule"),
-        Binding("f", "fire_rule", "Fire now", id="automation_fire",
-                tooltip="Fire the selected rule at once, as if its trigger happened"),
-    ]
+    BINDING_SCOPE = bindings.AUTOMATION
+    BINDINGS = bindings.bindings(bindings.AUTOMATION)
 
     def __init__(self, hub: AutomationHub) -> None:
         super().__init__()
