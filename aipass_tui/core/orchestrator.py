@@ -84,7 +84,7 @@ QUIET_AFTER_SECONDS = 2.0
 
 @dataclass
 class Snapshot:
-    """A consistent copy of what the orchestrator knows, safe to use on any thread."""
+    """A consistent copy of the orchestrator's state, safe to use on any thread."""
 
     agents: dict[str, AgentState]
     requests: list[Request]
@@ -374,7 +374,8 @@ class Orchestrator(RecoveryMixin):
         self.wake()
 
     def _notify(self, level: str, title: str, message: str, *, agent: str | None = None, run_id: str | None = None) -> None:
-        getattr(log, "error" if level == "error" else "warning" if level == "warning" else "info")("%s: %s", title, message)
+        levels = {"error": logging.ERROR, "warning": logging.WARNING}
+        log.log(levels.get(level, logging.INFO), "%s: %s", title, message)
         self._notices.append(UserNotice(level, title, message, agent, run_id))  # type: ignore[arg-type]
 
     # ----------------------------------------------------------------- the tick
