@@ -164,7 +164,7 @@ def test_stop_through_running_orchestrator_and_without_one(repo: Path) -> None:
         assert stopped.stdout.startswith("stopped sleeper-")
         wait_until(lambda: json.loads(cli("status", "--json", "--repo", str(repo)).stdout)["runs"][0]["status"] == "stopped", message="stopped")
         cli("dispatch", "sleeper", "second nap", "--repo", str(repo))
-        wait_until(lambda: len(json.loads(cli("status", "--json", "--repo", str(repo)).stdout)["runs"]) == 2, message="second run")
+        wait_until(lambda: len(json.loads(cli("status", "--json", "--repo", str(repo)).stdout)["runs"]) == 2, timeout=40, message="second run")
     finally:
         work.kill()
         work.wait()
