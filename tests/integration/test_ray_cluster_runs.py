@@ -171,6 +171,13 @@ def test_runs_spread_stream_and_merge(cluster: LoopbackCluster, repo: Path, remo
 
     wait_until(lambda: not named_actors(repo) & {actor_name(r) for r in runs.values()}, timeout=30, message="actors of ended runs removed")
     wait_until(lambda: not Path(alpha["node_dir"]).exists(), timeout=30, message="node folder removed")
+    runner = orchestrator.runner_for("ray")
+    ended_handle = runner.adopt_ended(runs["alpha"], repo / ".aipass" / "runs" / runs["alpha"])
+    try:
+        assert runner.repo_changed(ended_handle) is True
+        assert runner.exit_code(ended_handle) == 0
+    finally:
+        runner.release(ended_handle)
 
 
 HOLDER = """
@@ -199,6 +206,41 @@ def test_stop_leaves_no_process_on_node(cluster: LoopbackCluster, repo: Path, re
 
     assert orchestrator.snapshot().runs[run_id].status == RunStatus.STOPPED
     wait_until(lambda: processes_on_node("node_a", run_id) == [], timeout=30, message="no process of the run on node_a")
+
+
+def test_stop_of_run_waiting_for_node(cluster: LoopbackCluster, repo: Path, remote: Path, orchestrators: list) -> None:
+    whole_node = HOLDER.replace("print(\"ready\", flush=True)", "print(\"holding\", flush=True)")
+    configure(repo, cluster, remote, agent_table("hog", "node_b", whole_node).replace("node_b = 1", "node_b = 100"), agent_table("waiter", "node_b", "print('never runs')").replace("node_b = 1", "node_b = 100"))
+    orchestrator = start(repo, orchestrators)
+    hog = orchestrator.dispatch("hog", "Take all of node_b")
+    wait_until(lambda: request_of(orchestrator, hog.id).run and "holding" in local_stdout(repo, request_of(orchestrator, hog.id).run), timeout=RUN_TIMEOUT, message="node_b taken")
+    waiter = orchestrator.dispatch("waiter", "Wait for node_b")
+    wait_until(lambda: request_of(orchestrator, waiter.id).run, timeout=30, message="waiting run submitted")
+    run_id = request_of(orchestrator, waiter.id).run
+
+    orchestrator.stop("waiter")
+    wait_until(lambda: ended(orchestrator, waiter.id), timeout=60, message="waiting run stopped")
+
+    assert orchestrator.snapshot().runs[run_id].status == RunStatus.STOPPED
+    assert "pid" not in remote_info(repo, run_id)
+    assert remote_info(repo, run_id)["state"] == "stopped"
+    assert local_stdout(repo, run_id) == ""
+    assert "stopped while waiting for a cluster node" in (repo / ".aipass" / "runs" / run_id / "stderr").read_text()
+    orchestrator.stop("hog")
+    wait_until(lambda: ended(orchestrator, hog.id), timeout=RUN_TIMEOUT, message="hog stopped")
+
+
+def test_cluster_warnings_go_to_log(cluster: LoopbackCluster, repo: Path, remote: Path, orchestrators: list, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture) -> None:
+    configure(repo, cluster, remote, agent_table("alpha", "node_a", "print('hi')"))
+    orchestrator = start(repo, orchestrators)
+    orchestrator.runner_for("ray")
+    capsys.readouterr()
+
+    with caplog.at_level("WARNING", logger="aipass_tui.cluster"):
+        ray._private.worker.print_to_stdstream({"lines": ["WARNING: 12 PYTHON worker processes have been started"], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+
+    assert capsys.readouterr().out == ""
+    assert "raylet: WARNING: 12 PYTHON worker processes have been started" in caplog.text
 
 
 def test_unplaceable_run_fails_its_request(cluster: LoopbackCluster, repo: Path, remote: Path, orchestrators: list) -> None:

@@ -44,6 +44,7 @@ from aipass_tui.core.runners.ray_node import NodeRun
 from aipass_tui.core.store import Paths, StateError, read_model, write_json
 
 log = logging.getLogger(__name__)
+cluster_log = logging.getLogger("aipass_tui.cluster")  # warnings the Ray cluster sends to this driver
 
 ACTOR_PREFIX = "aipass-run-"
 POLL_LIMIT = 512 * 1024  # bytes per stream per poll
@@ -57,6 +58,8 @@ KILL_PENDING_SECONDS = 10.0  # a kill still unanswered then means the actor was 
 CONNECT_TIMEOUT = 5.0
 NODES_CACHE_SECONDS = 5.0
 MAX_CONCURRENCY = 6  # begin, poll, terminate, kill and cleanup can run at once in one actor
+GCS_RECONNECT_VARIABLE = "RAY_gcs_rpc_server_reconnect_timeout_s"
+GCS_RECONNECT_SECONDS = 10_000_000  # about 115 days: in effect, never give up on the head node
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
           "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
@@ -113,11 +116,37 @@ def connect(address: str, namespace: str) -> None:
                 ray_logger.removeHandler(handler)
         ray_logger.propagate = True
         ray_logger.setLevel(logging.WARNING)
+        # A Ray driver ends its own process when the cluster's GCS stays unreachable for
+        # gcs_rpc_server_reconnect_timeout_s (60 s in Ray 2.60), which would end the cockpit.
+        # With this setting the orchestrator lives on and marks the runs of a dead cluster lost.
+        os.environ.setdefault(GCS_RECONNECT_VARIABLE, str(GCS_RECONNECT_SECONDS))
         try:
             ray.init(address=address, namespace=namespace, configure_logging=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterError(f"could not connect to the Ray cluster at {address}: {exc}") from exc
+        _route_cluster_messages()
         log.info("connected to the Ray cluster at %s (namespace %s)", address, namespace)
+
+
+def _route_cluster_messages() -> None:
+    """Send the warnings that Ray pushes to every driver into this process's log, not to stdout.
+
+    A connected driver runs a thread that prints cluster warnings (for example "(raylet)
+    WARNING: 12 PYTHON worker processes have been started") to ``sys.stdout`` even with
+    ``log_to_driver=False``. In the cockpit that would write over the screen.
+    """
+    # NOTE: this replaces a private Ray 2.60 function; with another Ray version the warnings
+    # may reach stdout again.
+    worker_module = getattr(ray, "_private", None) and getattr(ray._private, "worker", None)
+    if worker_module is None or not hasattr(worker_module, "print_to_stdstream"):
+        log.warning("this Ray version has no print_to_stdstream: cluster warnings may be printed to stdout")
+        return
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+        for line in data.get("lines", []):
+            cluster_log.warning("%s: %s", data.get("pid", "cluster"), line)
+
+    worker_module.print_to_stdstream = to_log
 
 
 def _host_port(address: str) -> str:
@@ -171,6 +200,12 @@ class RayRunner:
         Reads the branch and base commit from ``run.json``, which the orchestrator writes first.
         Raises OSError naming the problem when the run cannot be placed on the cluster.
         """
+        try:
+            return self._start(run_id, run_dir, argv, env)
+        except RayError as exc:
+            raise _start_error(f"the Ray cluster at {self.cluster.address} failed to take run {run_id}: {exc}") from exc
+
+    def _start(self, run_id: str, run_dir: Path, argv: list[str], env: dict[str, str]) -> RunHandle:
         record = _read_record(run_dir)
         if record.branch is None:
             raise _start_error(
@@ -193,7 +228,7 @@ class RayRunner:
         self._open(handle)
         try:
             actor = self._actor_class.options(**options).remote(run_id, spec)
-        except (ValueError, TypeError, RayError) as exc:
+        except (ValueError, TypeError, RayError) as exc:  # Ray rejected the options or the call
             self.release(handle)
             raise _start_error(f"could not create the cluster actor of run {run_id}: {exc}") from exc
         handle.extra["actor"] = actor
@@ -376,6 +411,7 @@ class RayRunner:
                 log.warning("run %s: its actor was not placed on a node; removing it", handle.run_id)
                 ray.kill(handle.extra["actor"], no_restart=True)
                 handle.extra["killed_at"] = None
+                handle.extra["removed_unplaced"] = True
 
     def _submit_poll(self, handle: RunHandle) -> None:
         linger = min(MAX_LINGER, max(MIN_LINGER, len(self._handles) / CALLS_PER_SECOND))
@@ -435,13 +471,18 @@ class RayRunner:
         log.info("run %s ended on node %s (exit %s)", handle.run_id, handle.node, exit_code)
 
     def _lost(self, handle: RunHandle, exc: Exception) -> None:
-        """End a run whose actor died with its node: no exit status, so it is judged lost."""
-        message = f"aipass-tui: the cluster node running this run was lost ({type(exc).__name__}); its process and uncommitted work on that node are gone\n"
+        """End a run whose actor died (with its node, or removed before placement): no exit status."""
+        if handle.extra.get("removed_unplaced"):
+            message = "aipass-tui: stopped while waiting for a cluster node with free resources\n"
+            state = "stopped"
+        else:
+            message = f"aipass-tui: the cluster node running this run was lost ({type(exc).__name__}); its process and uncommitted work on that node are gone\n"
+            state = "lost"
+            log.warning("run %s: its actor on node %s died: %s", handle.run_id, handle.node, exc)
         self._append(handle, "stderr", message.encode())
-        log.warning("run %s: its actor on node %s died: %s", handle.run_id, handle.node, exc)
         handle.extra["ended"] = True
         handle.extra["exit_code"] = None
-        self._write_remote(handle, state="lost", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        self._write_remote(handle, state=state, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     def _retry_later(self, handle: RunHandle, exc: Exception) -> None:
         handle.extra["errors"] = handle.extra.get("errors", 0) + 1
@@ -507,8 +548,19 @@ class RayRunner:
 
     # ------------------------------------------------------------------ node view
 
-    def node_of(self, handle: RunHandle) -> str | None:
-        return handle.node
+    def repo_changed(self, handle: RunHandle) -> bool | None:
+        """Tell whether the run pushed new commits, or None when its push result is unknown.
+
+        A cluster run changes its clone on the node, so the local worktree cannot tell.
+        """
+        push = handle.extra.get("remote", {}).get("push") or _read_remote(handle.run_dir).get("push")
+        if not isinstance(push, dict) or not push.get("ok"):
+            return None
+        return bool(push.get("pushed"))
+
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """Return the cluster's nodes for the CPU meter; see the module function ``cluster_nodes``."""
+        return cluster_nodes()
 
     def live_runs_by_node(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -36,7 +36,8 @@ from aipass_tui.core.runners.local import WRAPPER, kill_leftovers
 log = logging.getLogger(__name__)
 
 NODE_DIR_ENV = "AIPASS_NODE_DIR"
-POLL_STEP = 0.05  # seconds between checks of the output files while a poll waits
+MIN_POLL_STEP = 0.05  # seconds between checks of the output files while a poll waits
+MAX_POLL_STEP = 0.25  # with a long linger the checks are sparser: each one costs CPU on the node
 START_FAILED_EXIT = 1  # exit status reported when the clone or the process could not be started
 GIT_TIMEOUT = 600.0
 
@@ -232,6 +233,7 @@ class NodeRun:
         now = time.monotonic()
         deadline = now + max(0.0, wait)
         linger_until = now + max(0.0, linger)
+        step = min(MAX_POLL_STEP, max(MIN_POLL_STEP, linger / 2))
         with self._lock:
             first_state = self._state
         while True:
@@ -245,7 +247,7 @@ class NodeRun:
             if (pending_out > 0 or pending_err > 0) and (now >= linger_until or max(pending_out, pending_err) >= limit // 2):
                 break
             with self._changed:
-                self._changed.wait(POLL_STEP)
+                self._changed.wait(step)
         with self._lock:
             exit_code, push = self._exit_code, self._push
         return {
