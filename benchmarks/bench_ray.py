@@ -136,13 +136,14 @@ def idle_cpu(me: psutil.Process, seconds: float) -> tuple[float, float]:
     return 100 * (total([me]) - own) / seconds, 100 * (total(workers) - others) / seconds
 
 
-def wait(predicate, timeout: float, what: str) -> float:
+def wait(predicate, timeout: float, condition: str) -> float:
+    """Poll ``predicate`` until it is true and return the seconds it took; exit after ``timeout``."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():
             return time.monotonic() - start
         time.sleep(0.1)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {condition}")
 
 
 def main() -> None:

@@ -4,9 +4,10 @@
 clones ``[cluster] repo_url`` on its node, checks out the agent's branch, runs the argv through
 the same ``sh`` wrapper as a local run, and commits and pushes the branch when the agent ends.
 
-The orchestrator never blocks on the cluster. Each live run has at most one outstanding call
-(``begin`` or a ``poll``), and every tick collects the finished ones with
-``ray.wait(timeout=0)``. Output arrives in batches and is appended to the local run folder's
+The tick never waits for a node. Each live run has at most one outstanding call (``begin`` or
+a ``poll``), and every tick collects the finished ones with ``ray.wait(timeout=0)``. The calls
+the tick does make to the cluster go to its GCS: creating an actor, and ``ray.nodes()`` at most
+every few seconds while runs start. Output arrives in batches and is appended to the local run folder's
 ``stdout`` and ``stderr`` files, so ``read`` works on local files exactly like the local runner,
 and panes, ``logs`` and transcripts need no change. A run counts as ended only after its final
 output is local and its branch push has finished.
@@ -48,13 +49,13 @@ cluster_log = logging.getLogger("aipass_tui.cluster")  # warnings the Ray cluste
 
 ACTOR_PREFIX = "aipass-run-"
 POLL_LIMIT = 512 * 1024  # bytes per stream per poll
-POLL_WAIT = 5.0  # seconds a poll may wait on the node for news; bounds a silent node's call rate
-MIN_LINGER = 0.1
+POLL_WAIT = 5.0  # seconds a poll may wait on the node for new output; sets the call rate of a quiet run
+MIN_LINGER = 0.1  # seconds a poll holds back new output to send it in one batch
 MAX_LINGER = 2.0
 CALLS_PER_SECOND = 400.0  # target rate of poll replies across all runs, which sets the linger
 RETRY_SECONDS = 1.0  # pause before calling a node again after a transient error
-MAX_CALL_ERRORS = 60  # failed calls in a row (about a minute) before a run whose actor lives is given up
-KILL_PENDING_SECONDS = 10.0  # a kill still unanswered then means the actor was never placed
+MAX_CALL_ERRORS = 60  # failed calls in a row (about a minute) before a run is given up as lost
+KILL_PENDING_SECONDS = 10.0  # a stopped run whose begin call is still unanswered then was never placed
 CONNECT_TIMEOUT = 5.0
 NODES_CACHE_SECONDS = 5.0
 MAX_CONCURRENCY = 6  # begin, poll, terminate, kill and cleanup can run at once in one actor
@@ -118,7 +119,7 @@ def connect(address: str, namespace: str) -> None:
         ray_logger.setLevel(logging.WARNING)
         # A Ray driver ends its own process when the cluster's GCS stays unreachable for
         # gcs_rpc_server_reconnect_timeout_s (60 s in Ray 2.60), which would end the cockpit.
-        # With this setting the orchestrator lives on and marks the runs of a dead cluster lost.
+        # The variable must be set before ray.init.
         os.environ.setdefault(GCS_RECONNECT_VARIABLE, str(GCS_RECONNECT_SECONDS))
         try:
             ray.init(address=address, namespace=namespace, configure_logging=False, log_to_driver=False)

@@ -1,8 +1,8 @@
 """The node side of a cluster run: a clone, the agent's process tree and its output files.
 
 ``RayRunner`` wraps ``NodeRun`` with ``ray.remote`` and creates one named, detached actor of it
-per run, so the run outlives the orchestrator that started it. This module does not import Ray at
-all: it only asks an already imported and connected Ray for the node it runs on.
+per run, so the run outlives the orchestrator that started it. This module never imports Ray.
+It takes the node's id from Ray only when Ray is already imported and connected.
 
 Layout on the node, below ``$AIPASS_NODE_DIR`` (default ``~/.cache/aipass-tui/cluster-runs``)::
 
@@ -43,7 +43,7 @@ GIT_TIMEOUT = 600.0
 
 
 def node_base_dir() -> Path:
-    """Return the folder that holds this node's run folders (``$AIPASS_NODE_DIR`` when set)."""
+    """Return the folder of this node's run folders (``$AIPASS_NODE_DIR`` when set)."""
     configured = os.environ.get(NODE_DIR_ENV)
     if configured:
         return Path(configured)
@@ -54,7 +54,7 @@ def node_base_dir() -> Path:
 def node_identity() -> dict[str, str]:
     """Return this node's Ray node id and IP address (the host name outside a Ray worker).
 
-    Ray is only asked when this process is already connected, because
+    Ray is only called when this process is already connected, because
     ``ray.get_runtime_context()`` in an unconnected process starts a new local Ray instance.
     """
     ray = sys.modules.get("ray")
@@ -67,7 +67,7 @@ def node_identity() -> dict[str, str]:
 class NodeRun:
     """One run on one node: clone, start, serve output and status, stop, commit and push.
 
-    ``spec`` holds ``argv``, ``env``, ``repo_url``, ``branch``, ``start_head`` (the branch head
+    ``spec`` contains ``argv``, ``env``, ``repo_url``, ``branch``, ``start_head`` (the branch head
     the orchestrator pushed), ``agent`` and ``subject`` (the commit message of uncommitted work).
     Every public method is safe to call from several threads at once, because the actor runs
     with ``max_concurrency`` above one so that a stop is not queued behind a waiting poll.
@@ -165,7 +165,7 @@ class NodeRun:
             return self._end_before_start(message)
 
     def _end_before_start(self, message: str) -> dict[str, Any]:
-        """Mark the run ended without a process; the caller holds the lock."""
+        """Mark the run ended without a process. The caller must hold the lock."""
         self._started = {**self._identity, "pid": None, "create_time": None, "cwd": str(self.clone), "node_dir": str(self.dir), "error": message}
         self._push = {"ok": True, "pushed": False, "head": None, "branch": self.spec["branch"]}
         self._state = "ended"
