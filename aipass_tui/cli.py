@@ -485,7 +485,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(repo)
         return EXIT_OK
     args.repo = str(repo)
-    return cmd_cockpit(args)
+    code = cmd_cockpit(args)
+    print(f"reopen the demo with: aipass-tui --repo {repo}", file=sys.stderr)
+    return code
 
 
 # ------------------------------------------------------------------------- parser

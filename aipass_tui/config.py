@@ -293,9 +293,10 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 def _describe(err: Any, sources: list[tuple[Path, str, dict[str, Any]]]) -> str:
     loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
-    loc = [part for part in loc if part not in AGENT_KINDS or part == loc[0]]
     key = ".".join(loc) or "(top level)"
     message = err["msg"].removeprefix("Value error, ")
+    if err["type"] not in ("extra_forbidden", "missing", "value_error") and not isinstance(err.get("input"), (dict, list)):
+        message += f" (got {err.get('input')!r})"
     if err["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}: check its spelling against the documented keys"
     elif err["type"] == "missing":

@@ -88,6 +88,10 @@ def call(paths: Paths, settings: Settings, name: str, args: dict[str, Any], time
         orchestrator.load()
         try:
             return run_handler(HandlerContext(paths, settings, orchestrator), name, args)
+        except KeyError as exc:  # an unknown id: bad input
+            raise HandlerError(str(exc.args[0]) if exc.args else str(exc), 2) from exc
+        except ValueError as exc:  # a valid id in the wrong state for this command
+            raise HandlerError(str(exc), 1) from exc
         finally:
             orchestrator.flush(force=True)
     finally:

@@ -12,6 +12,7 @@ import fnmatch
 import logging
 import os
 import resource
+import shutil
 import threading
 import time
 import uuid
@@ -691,8 +692,10 @@ class Orchestrator(RecoveryMixin):
                 self._notices.append(PullChanged(result["pull"]))
         except HandlerError as exc:
             write_reply(self.paths, message["id"], False, error=str(exc), exit_code=exc.exit_code)
-        except (KeyError, ValueError) as exc:
-            write_reply(self.paths, message["id"], False, error=str(exc).strip("'\""), exit_code=1)
+        except KeyError as exc:
+            write_reply(self.paths, message["id"], False, error=str(exc.args[0]) if exc.args else str(exc), exit_code=2)
+        except ValueError as exc:
+            write_reply(self.paths, message["id"], False, error=str(exc), exit_code=1)
         except Exception as exc:
             log.exception("command %s failed", message.get("name"))
             write_reply(self.paths, message["id"], False, error=f"{type(exc).__name__}: {exc}", exit_code=1)
@@ -791,6 +794,14 @@ class Orchestrator(RecoveryMixin):
             argv = adapter.build_argv(ctx)
         except ValueError as exc:
             self._fail_request(request, str(exc))
+            return
+        if shutil.which(argv[0], path=os.environ.get("PATH")) is None:
+            where = "binary" if config.binary else "command" if config.kind == "command" else "PATH"
+            self._fail_request(
+                request,
+                f"{request.agent}: program {argv[0]!r} was not found or is not executable; "
+                f"install it or fix {where} in [agents.{request.agent}] of .aipass/config.toml",
+            )
             return
         try:
             runner = self.runner_for(config.runner)
@@ -1073,8 +1084,19 @@ class Orchestrator(RecoveryMixin):
                 log.exception("recording the pull request of run %s failed", record.id)
                 self._notify("error", f"{record.agent}: pull request not recorded", f"{type(exc).__name__}: {exc}", agent=record.agent, run_id=record.id)
                 continue
+            config = self.settings.agents.get(record.agent)
             if pull:
                 self._notices.append(PullChanged(pull))
+                self._notices.append(UserNotice(
+                    "info", f"{record.agent}: pull request #{pull.get('id')} recorded",
+                    f"{pull.get('title', '')}: review it with `aipass-tui pr show {pull.get('id')}` or `p` in the cockpit",
+                    record.agent, record.id,
+                ))
+            elif config is not None and config.isolation == "worktree":
+                self._notices.append(UserNotice(
+                    "info", f"{record.agent}: no pull request",
+                    f"run {record.id} changed no files, so there is nothing to review", record.agent, record.id,
+                ))
         self._pending_finish = keep
 
     # ----------------------------------------------------------------- stops, timeouts, stalls
@@ -1169,12 +1191,15 @@ class Orchestrator(RecoveryMixin):
                 agent.status = AgentStatus.QUEUED
             elif last is not None:
                 agent.status = AgentStatus.DONE if last.status == RunStatus.SUCCEEDED else AgentStatus.FAILED
+            elif agent.last_run_status is not None:
+                # After a restart the last outcome comes from the agent's saved state.
+                agent.status = AgentStatus.DONE if agent.last_run_status == RunStatus.SUCCEEDED else AgentStatus.FAILED
             else:
                 agent.status = AgentStatus.IDLE
             if last is not None:
                 agent.last_run_status = last.status
                 agent.last_run_message = last.message
-        if metrics is not None and agent.name in getattr(metrics, "agents", {}):
+        if live is not None and metrics is not None and agent.name in getattr(metrics, "agents", {}):
             cpu, rss = metrics.agents[agent.name]
             agent.cpu_percent, agent.rss_bytes = cpu, rss
         elif live is None:
@@ -1432,7 +1457,10 @@ def _handle_stop(ctx: HandlerContext, target: str) -> dict[str, Any]:
         orchestrator._reattach()  # noqa: SLF001
     stopped = orchestrator.stop(target)
     if not stopped:
-        raise HandlerError(f"no live run matches {target!r}; `aipass-tui status` lists agents and runs", 1)
+        known = target in ctx.settings.agents or orchestrator.paths.run_dir(target).is_dir()
+        if not known:
+            raise HandlerError(f"unknown agent or run {target!r}; `aipass-tui status` lists both", 2)
+        raise HandlerError(f"{target!r} has no live run to stop; `aipass-tui status` shows what runs", 1)
     if not orchestrator._started:  # noqa: SLF001
         orchestrator._stop_everything_now()  # noqa: SLF001
     return {"stopped": stopped}

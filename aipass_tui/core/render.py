@@ -67,6 +67,9 @@ def format_event(event: Event, width: int = 200) -> str:
             body += f", ${float(data['cost_usd']):.4f}"
     elif kind == EventKind.INIT:
         body = " ".join(f"{k}={v}" for k, v in data.items() if k in ("model", "session_id") and v)
+    elif kind == EventKind.RESULT and data.get("is_error"):
+        prefix = ("  " if event.parent else "") + "✗ result: "
+        body = event.text
     else:
         body = event.text
     return shorten(prefix + body, width)

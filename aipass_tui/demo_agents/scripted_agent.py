@@ -18,7 +18,6 @@ STEPS = {
         "→ Read README.md",
         "→ Glob src/**/*.py",
         "Outlining the change in three steps",
-        "☐ todo: 0/3 done",
         "Writing notes to PLAN-NOTES.md",
     ],
     "coder": [

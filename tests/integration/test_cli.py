@@ -174,9 +174,15 @@ def test_stop_through_running_orchestrator_and_without_one(repo: Path) -> None:
     stopped = cli("stop", "sleeper", "--repo", str(repo))
     assert stopped.returncode == 0, stopped.stderr
     wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=10)
-    missing = cli("stop", "sleeper", "--repo", str(repo))
-    assert missing.returncode == 1
-    assert "no live run matches 'sleeper'" in missing.stderr
+    idle = cli("stop", "sleeper", "--repo", str(repo))
+    assert idle.returncode == 1
+    assert "'sleeper' has no live run to stop" in idle.stderr
+    unknown = cli("stop", "nobody", "--repo", str(repo))
+    assert unknown.returncode == 2
+    assert "unknown agent or run 'nobody'" in unknown.stderr
+    missing_request = cli("cancel", "r-nope", "--repo", str(repo))
+    assert missing_request.returncode == 2
+    assert missing_request.stderr.strip() == "aipass-tui: request 'r-nope' not found; `aipass-tui status` lists request ids"
 
 
 def test_logs_follow_prints_until_the_run_ends(repo: Path) -> None:

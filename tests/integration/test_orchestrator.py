@@ -298,9 +298,13 @@ def test_missing_binary_fails_with_message(repo: Path, orchestrators: list) -> N
     orchestrator = start(repo, orchestrators)
     request = orchestrator.dispatch("ghost", "run something missing")
     wait_until(lambda: finished(orchestrator, request.id))
-    run = next(iter(orchestrator.snapshot().runs.values()))
-    assert run.status == RunStatus.FAILED
-    assert "127" in (run.message or "") or "not found" in (run.message or "")
+    failed = next(r for r in orchestrator.snapshot().requests if r.id == request.id)
+    assert failed.status == RequestStatus.FAILED
+    assert failed.message == (
+        "ghost: program '/nonexistent/agent-cli' was not found or is not executable; "
+        "install it or fix command in [agents.ghost] of .aipass/config.toml"
+    )
+    assert orchestrator.snapshot().runs == {}
 
 
 def test_second_orchestrator_is_refused(repo: Path, orchestrators: list) -> None:

@@ -54,10 +54,19 @@ def test_errors_name_file_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as excinfo:
         load_settings(tmp_path)
     problems = excinfo.value.problems
-    assert f"{config}:3: limits.max_parallel: Input should be greater than or equal to 1" in problems
+    assert f"{config}:3: limits.max_parallel: Input should be greater than or equal to 1 (got 0)" in problems
     assert f"{config}:7: agents.a.timeout: invalid duration 'soon': use forms such as '90s', '5m', '2h' or '1h30m'" in problems
     assert f"{config}:8: agents.a.colour: unknown key 'colour': check its spelling against the documented keys" in problems
     assert f'{config}:10: agents.b: kind = "command" needs a command list, for example command = ["make", "test"]' in problems
+
+
+def test_agent_named_like_a_kind_is_located(tmp_path: Path) -> None:
+    config = write_config(tmp_path, '[agents.codex]\nkind = "codexx"\n')
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(tmp_path)
+    problem = excinfo.value.problems[0]
+    assert problem.startswith(f"{config}:2: agents.codex.kind: Input should be ")
+    assert problem.endswith("(got 'codexx')")
 
 
 def test_invalid_toml_is_reported(tmp_path: Path) -> None:
