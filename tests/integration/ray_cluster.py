@@ -14,9 +14,9 @@ What keeps traffic on this machine:
   token authentication for some processes of the test cluster and not for others.
 - The head runs with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which makes Ray take the
   loopback address instead of probing the route to a public resolver. Worker nodes cannot use
-  it (``ray start`` refuses to join a cluster then); their ``ray start`` and runtime-env agent
-  each call ``connect()`` on a UDP socket aimed at 8.8.8.8:53 to learn the route, which sends no
-  packet.
+  it, because ``ray start`` then refuses to join a cluster. So their ``ray start`` and runtime
+  env agent each call ``connect()`` on a UDP socket aimed at 8.8.8.8:53 to learn the route.
+  That call sends no packet.
 - Even with the dashboard off, Ray 2.60 starts a dashboard process on the head whose usage
   module asks cloud metadata addresses (169.254.169.254) and sends a "usage disabled" report
   to Ray's server. The proxy variables point every HTTP(S) request of the node processes at

@@ -1,7 +1,7 @@
 """Cluster runs without a cluster: the node side in this process, the git flow, config errors.
 
-``NodeRun`` is the class each cluster actor runs; here it runs in the test process against a
-real bare repository, which checks cloning, output, stopping and pushing without Ray. The git
+``NodeRun`` is the class each cluster actor runs. Here it runs in the test process against a
+real bare repository, so cloning, output, stopping and pushing are checked without Ray. The git
 flow tests push and fetch through a bare repository as ``[cluster] repo_url``.
 """
 
