@@ -155,36 +155,53 @@ def throughput(args: argparse.Namespace) -> dict:
 
 
 def dispatch(args: argparse.Namespace) -> dict:
+    from aipass_tui.core.orchestrator import new_request_message
+    from aipass_tui.core.store import write_json
+
     repo = make_repo(1, ["true"], 100.0, 4)
     orchestrator = Orchestrator(repo, load_settings(repo), role="bench")
     orchestrator.start_thread()
     started = threading.Event()
+    started_at = [0.0]
 
     def on(notices: list) -> None:
         if any(type(n).__name__ == "RunStarted" for n in notices):
+            # The run often starts before the dispatch process has exited, so the time is
+            # taken here rather than when a waiter wakes up.
+            started_at[0] = time.monotonic()
             started.set()
 
-    orchestrator.subscribe(on)
-    samples = []
-    for i in range(args.repeats):
+    def start_one() -> float:
         wait_for(lambda: running_count(orchestrator) == 0, timeout=10)
         time.sleep(0.3)
         started.clear()
-        t0 = time.monotonic()
+        return time.monotonic()
+
+    orchestrator.subscribe(on)
+    cli, cli_to_start, drop_to_start = [], [], []
+    for i in range(args.repeats):
+        t0 = start_one()
         result = subprocess.run([sys.executable, "-m", "aipass_tui", "dispatch", "a0000", f"job {i}", "--repo", str(repo)], capture_output=True)
         assert result.returncode == 0, result.stderr
-        t1 = time.monotonic()
-        started.wait(10)
-        samples.append((t1 - t0, time.monotonic() - t1))
+        cli.append((time.monotonic() - t0) * 1000)
+        assert started.wait(10), "no run started within 10 s of the dispatch command"
+        cli_to_start.append((started_at[0] - t0) * 1000)
+    for i in range(args.repeats):
+        # The two calls the dispatch command makes, without its interpreter start and imports.
+        message = new_request_message("a0000", f"drop {i}", "", priority=0, sender="user")
+        t0 = start_one()
+        write_json(orchestrator.paths.inbox / f"{message['id']}.json", message)
+        assert started.wait(10), "no run started within 10 s of the inbox file"
+        drop_to_start.append((started_at[0] - t0) * 1000)
     orchestrator.close(stop_runs=True)
-    cli = [s[0] * 1000 for s in samples]
-    inbox = [s[1] * 1000 for s in samples]
     return {
         "scenario": "dispatch",
         "repeats": args.repeats,
         "cli_process_ms_median": round(statistics.median(cli), 1),
-        "inbox_file_to_run_started_ms_median": round(statistics.median(inbox), 1),
-        "inbox_file_to_run_started_ms_max": round(max(inbox), 1),
+        "cli_start_to_run_started_ms_median": round(statistics.median(cli_to_start), 1),
+        "cli_start_to_run_started_ms_max": round(max(cli_to_start), 1),
+        "inbox_file_to_run_started_ms_median": round(statistics.median(drop_to_start), 1),
+        "inbox_file_to_run_started_ms_max": round(max(drop_to_start), 1),
     }
 
 
