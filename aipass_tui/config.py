@@ -102,6 +102,8 @@ class AgentConfig(Strict):
             raise ValueError('kind = "command" needs a command list, for example command = ["make", "test"]')
         if self.kind != "command" and self.command:
             raise ValueError(f'command is only used with kind = "command", not kind = "{self.kind}"')
+        if self.runner == "ray" and self.isolation == "shared":
+            raise ValueError('runner = "ray" needs isolation = "worktree": a cluster run works in its own clone')
         return self
 
 

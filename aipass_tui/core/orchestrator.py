@@ -755,7 +755,8 @@ class Orchestrator(RecoveryMixin):
             if len(self._live) >= limits.max_parallel:
                 self._set_waiting(request, RequestStatus.HELD, f"global cap: {limits.max_parallel} runs already executing")
                 continue
-            if self._holding:
+            if self._holding and self.settings.agents[request.agent].runner == "local":
+                # The local CPU hold does not apply to runs that execute on cluster nodes.
                 self._set_waiting(request, RequestStatus.HELD, f"holding new starts: {self._holding}")
                 continue
             if self._start_tokens < 1.0:
@@ -925,6 +926,11 @@ class Orchestrator(RecoveryMixin):
 
     def _read_output(self, now: float) -> None:
         for live in self._live.values():
+            if live.handle.node != live.record.node:
+                # A cluster run learns its node only after the start.
+                live.record.node = live.handle.node
+                live.dirty = True
+                self._dirty_agents.add(live.record.agent)
             if now < live.next_read_at:
                 continue
             events = live.pump(live.runner)
@@ -977,7 +983,7 @@ class Orchestrator(RecoveryMixin):
                 raise RuntimeError(
                     f"runner = \"ray\" needs Ray ({exc}): install it with pip install 'aipass-tui[ray]'"
                 ) from exc
-            runner = RayRunner(self.settings.cluster, self.paths)
+            runner = RayRunner(self.settings.cluster, self.paths, agents=self.settings.agents)
             self._runners[name] = runner
         return runner
 
@@ -1013,7 +1019,7 @@ class Orchestrator(RecoveryMixin):
             error_kinds=list(summary.error_kinds),
             stderr_tail=bytes(live.stderr_tail).decode("utf-8", "replace"),
             stdout_tail="\n".join(live.stdout_tail),
-            repo_changed=_repo_changed(Path(record.cwd), record.base_commit) if record.kind == "aider" else None,
+            repo_changed=self._repo_changed(live) if record.kind == "aider" else None,
         )
         outcome = live.adapter.judge(evidence)
         record.status = outcome.status
@@ -1026,6 +1032,19 @@ class Orchestrator(RecoveryMixin):
         del self._live[record.id]
         self._remember_finished(record)
         self._after_run(record)
+
+    def _repo_changed(self, live: LiveRun) -> bool | None:
+        """Tell whether a run changed its repository (a cluster run's clone lives on its node)."""
+        check = getattr(live.runner, "repo_changed", None)
+        if check is not None:
+            return check(live.handle)
+        return _repo_changed(Path(live.record.cwd), live.record.base_commit)
+
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        """Return the Ray cluster's nodes for the CPU meter; empty when no cluster runner exists."""
+        runner = self._runners.get("ray")
+        nodes = getattr(runner, "cluster_nodes", None)
+        return nodes() if nodes is not None else []
 
     def _remember_finished(self, record: RunRecord) -> None:
         self._urgent_flush = True

@@ -271,13 +271,11 @@ def test_prepare_skips_branch_names_taken_on_remote(tmp_path: Path) -> None:
     assert info.branch == "aipass/alpha/fix-the-parser-2"
 
 
-def test_prepare_rejects_shared_cluster_agent(tmp_path: Path) -> None:
-    repo, remote = make_remote(tmp_path)
-    paths = Paths(repo)
-    workspace = GitWorkspace(repo, paths, ray_settings(remote, isolation="shared"))
+def test_config_rejects_shared_cluster_agent(tmp_path: Path) -> None:
+    _, remote = make_remote(tmp_path)
 
-    with pytest.raises(WorkspaceError, match='set isolation = "worktree" for agent alpha'):
-        workspace.prepare("alpha", workspace.settings.agents["alpha"], make_request("Anything"))
+    with pytest.raises(ValueError, match='runner = "ray" needs isolation = "worktree"'):
+        ray_settings(remote, isolation="shared")
 
 
 def test_prepare_needs_repo_url(tmp_path: Path) -> None:
