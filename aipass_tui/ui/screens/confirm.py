@@ -30,7 +30,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static(self.message, classes="dialog-message", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="error", id="yes")
-                yield Button("Keep going (n)", variant="primary", id="no")
+                yield Button("Cancel (n)", variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
