@@ -16,8 +16,8 @@ bar text. The other scenarios run the cockpit headless in this process
 
 - lag: how late a repeated 10 ms ``asyncio.sleep`` wakes on the app's event loop (p50, p95, max);
 - CPU: CPU time of this whole process (UI thread, orchestrator thread, workers) divided by wall
-  time over a steady window, in percent of one core, plus the orchestrator thread alone;
-  the agents' own processes are not counted;
+  time over a steady window, in percent of one core. The orchestrator thread is also reported
+  alone. The agents' own processes are not counted.
 - memory: resident set size of this process.
 
 Each scenario prints one JSON object with the per-run values and their medians.
@@ -117,8 +117,8 @@ def set_window_size(fd: int, columns: int, rows: int) -> None:
 def spawn_in_pty(argv: list[str], repo: Path, marker: bytes, timeout: float) -> tuple[float, float | None]:
     """Start ``argv`` in a pseudo-terminal; return its start time and when ``marker`` was first output.
 
-    The child is then hung up (SIGHUP, which the cockpit answers by exiting and leaving the
-    agents running) and reaped. Times are ``time.monotonic()`` values, which are system-wide.
+    The child is then hung up (SIGHUP, on which the cockpit exits and leaves the agents
+    running) and reaped. Times are ``time.monotonic()`` values, which are system-wide.
     """
     master, slave = pty.openpty()
     set_window_size(slave, *SIZE)
@@ -321,12 +321,12 @@ def running_count(orchestrator: Any) -> int:
         return len(orchestrator._live)  # noqa: SLF001
 
 
-async def wait_until(predicate: Any, timeout: float, what: str) -> float:
-    """Poll ``predicate`` every 50 ms; return the seconds it took, or raise naming ``what``."""
+async def wait_until(predicate: Any, timeout: float, description: str) -> float:
+    """Poll ``predicate`` every 50 ms and return the seconds it took; raise TimeoutError naming ``description``."""
     started = time.monotonic()
     while not predicate():
         if time.monotonic() - started > timeout:
-            raise TimeoutError(f"{what} did not happen within {timeout:g} s")
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {description}")
         await asyncio.sleep(0.05)
     return time.monotonic() - started
 
@@ -581,9 +581,11 @@ def main() -> int:
         return headless_child(sys.argv[2], sys.argv[3])
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="scenario", required=True)
+
     p = sub.add_parser("first-frame", help="process start to the first screen in a pseudo-terminal")
     p.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up run (default 5)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the first frame (default 30)")
+
     for name, agents, help_text in (
         ("stream", 100, "every agent prints --rate lines per second"),
         ("idle", 1000, "--talking agents print, the rest run sleep"),
@@ -605,10 +607,12 @@ def main() -> int:
         if name == "idle":
             p.add_argument("--talking", type=int, default=10, help="agents that print (default 10)")
     args = parser.parse_args()
+
     began = time.time()
     load_before = load_average()
     scenarios = {"first-frame": first_frame, "stream": stream, "idle": idle, "peer": peer}
     result = scenarios[args.scenario](args)
+
     result["load_average_before"] = load_before
     result["load_average_after"] = load_average()
     # Fourth field: runnable scheduling entities / all of them, at the end of the run.
