@@ -53,7 +53,7 @@ from aipass_tui.core.notices import (
     UserNotice,
 )
 from aipass_tui.core.runners.base import Runner
-from aipass_tui.core.runners.local import LocalRunner, kill_leftovers
+from aipass_tui.core.runners.local import LocalRunner
 from aipass_tui.core.store import (
     CorruptStateError,
     FileLock,
@@ -147,6 +147,8 @@ class Orchestrator(RecoveryMixin):
         self._consumed_pending: list[tuple[Path, dict[str, Any], str | None]] = []
         self._urgent_flush = False
         self._sampled_pids: dict[str, int] = {}
+        self._sweep: dict[int, tuple[Runner, set[str]]] = {}
+        self._agent_usage: dict[str, tuple[float, int]] = {}
         self._last_sample_time: float | None = None
         self._open_work: dict[tuple[str, str, str], str] = {}
         self._seen_duplicates: dict[str, str] = {}
@@ -341,6 +343,7 @@ class Orchestrator(RecoveryMixin):
                     live = self._live.get(handle.run_id)
                     if live is not None:
                         self._finalize(live)
+                self._sweep_stopped()
                 if not self._live:
                     break
                 time.sleep(0.05)
@@ -391,6 +394,7 @@ class Orchestrator(RecoveryMixin):
         with self._mutex:
             self._read_output(now)
             self._handle_exits(now)
+            self._sweep_stopped()
             self._enforce_limits(now)
             self._collect_finished_workspaces()
             self._update_hold(now)
@@ -714,7 +718,17 @@ class Orchestrator(RecoveryMixin):
         snapshot = self._sampler.latest() if hasattr(self._sampler, "latest") else None
         if snapshot is not None and snapshot.time != self._last_sample_time:
             self._last_sample_time = snapshot.time
-            self._dirty_agents.update(pids)
+            # Only a visible change refreshes an agent: a fleet of idle agents must not rewrite
+            # every local.json once a second.
+            for name in pids:
+                usage = getattr(snapshot, "agents", {}).get(name)
+                if usage is None:
+                    continue
+                cpu, rss = usage
+                old_cpu, old_rss = self._agent_usage.get(name, (-100.0, 0))
+                if abs(cpu - old_cpu) >= 2.0 or abs(rss - old_rss) > max(old_rss // 20, 1 << 20):
+                    self._agent_usage[name] = (cpu, rss)
+                    self._dirty_agents.add(name)
 
     def _update_hold(self, now: float) -> None:
         reason = None
@@ -958,6 +972,14 @@ class Orchestrator(RecoveryMixin):
         except StateWriteError as exc:
             self._write_failed(exc)
 
+    def _sweep_stopped(self) -> None:
+        """Kill what stopped runs left outside their process groups, one scan per runner."""
+        sweeps, self._sweep = self._sweep, {}
+        for runner, run_ids in sweeps.values():
+            sweep = getattr(runner, "sweep", None)
+            if sweep is not None:
+                sweep(run_ids)
+
     def _exited_handles(self) -> list[Any]:
         """Ask each runner which of its live runs have ended."""
         groups: dict[int, tuple[Runner, list[Any]]] = {}
@@ -1007,7 +1029,7 @@ class Orchestrator(RecoveryMixin):
             self._on_events(live, events)
         exit_code = live.runner.exit_code(live.handle)
         if record.stop_requested:
-            kill_leftovers(record.id)
+            self._sweep.setdefault(id(live.runner), (live.runner, set()))[1].add(record.id)
         summary = record.summary
         evidence = Evidence(
             exit_code=exit_code,

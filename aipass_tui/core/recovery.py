@@ -241,7 +241,7 @@ def _tail_events(path: Path, count: int) -> list[Event]:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - 256 * 1024))
+            handle.seek(max(0, size - 64 * 1024))
             lines = handle.read().splitlines()[-count:]
     except FileNotFoundError:
         return []

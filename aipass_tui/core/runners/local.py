@@ -148,9 +148,13 @@ class LocalRunner:
             _signal_group(handle.pid, signal.SIGTERM)
 
     def kill(self, handle: RunHandle) -> None:
+        """Kill the run's process group; the orchestrator sweeps escaped descendants afterwards."""
         if handle.pid is not None and _alive(handle):
             _signal_group(handle.pid, signal.SIGKILL)
-        kill_leftovers(handle.run_id)
+
+    def sweep(self, run_ids: set[str]) -> list[int]:
+        """Kill processes of these runs that left their process groups, in one scan."""
+        return kill_leftovers(run_ids)
 
     def release(self, handle: RunHandle) -> None:
         pidfd = handle.extra.pop("pidfd", None)
@@ -167,24 +171,29 @@ class LocalRunner:
                 os.close(fd)
 
 
-def kill_leftovers(run_id: str) -> list[int]:
-    """Kill every process whose environment carries ``AIPASS_RUN_ID=run_id``; return their pids.
+def kill_leftovers(run_ids: str | set[str]) -> list[int]:
+    """Kill every process whose environment carries ``AIPASS_RUN_ID`` of one of ``run_ids``.
 
-    This finds descendants that left the run's process group (for example with setsid).
+    This finds descendants that left a run's process group (for example with setsid). Reading
+    every process's environment is the costly part, so callers pass all stopped runs at once.
+    Returns the killed pids.
     """
+    wanted = {run_ids} if isinstance(run_ids, str) else set(run_ids)
+    if not wanted:
+        return []
     killed: list[int] = []
     me = os.getpid()
     for proc in psutil.process_iter(["pid"]):
         if proc.pid == me:
             continue
         try:
-            if proc.environ().get("AIPASS_RUN_ID") == run_id:
+            run_id = proc.environ().get("AIPASS_RUN_ID")
+            if run_id in wanted:
                 proc.kill()
                 killed.append(proc.pid)
+                log.info("run %s: killed leftover process %d outside its group", run_id, proc.pid)
         except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
             continue
-    if killed:
-        log.info("run %s: killed %d leftover process(es) outside its group: %s", run_id, len(killed), killed)
     return killed
 
 
