@@ -71,8 +71,10 @@ from aipass_tui.core.workspace import SharedWorkspace, Workspace, WorkspaceError
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
-STATE_FLUSH_SECONDS = 0.25  # orchestrator.json and local.json: at most 4 writes per second
-CHECKPOINT_SECONDS = 0.5  # run.json of a busy run
+STATE_FLUSH_SECONDS = 0.25  # orchestrator.json: at most 4 writes per second
+AGENT_REFRESH_SECONDS = 0.25  # agent states and their notices, unless a run starts or ends
+AGENT_FLUSH_SECONDS = 1.0  # local.json of a busy agent
+CHECKPOINT_SECONDS = 1.0  # run.json of a busy run
 RECENT_EVENTS = 400
 RECENT_FINISHED_RUNS = 200
 # orchestrator.json is rewritten on every start and finish, so finished requests beyond these
@@ -147,6 +149,7 @@ class Orchestrator(RecoveryMixin):
         self._consumed_pending: list[tuple[Path, dict[str, Any], str | None]] = []
         self._urgent_flush = False
         self._sampled_pids: dict[str, int] = {}
+        self._last_agent_refresh = 0.0
         self._sweep: dict[int, tuple[Runner, set[str]]] = {}
         self._agent_usage: dict[str, tuple[float, int]] = {}
         self._last_sample_time: float | None = None
@@ -400,7 +403,9 @@ class Orchestrator(RecoveryMixin):
             self._update_hold(now)
             self._start_runs(now)
             self._update_metrics()
-            self._refresh_dirty_agents()
+            if self._urgent_flush or now - self._last_agent_refresh >= AGENT_REFRESH_SECONDS:
+                self._last_agent_refresh = now
+                self._refresh_dirty_agents()
             # Starts and finishes are written at once; other changes are coalesced.
             self.flush(force=self._urgent_flush)
             self._urgent_flush = False
@@ -955,7 +960,9 @@ class Orchestrator(RecoveryMixin):
             elif now - live.quiet_since > QUIET_AFTER_SECONDS:
                 live.next_read_at = now + IDLE_READ_SECONDS
             if live.dirty and now - live.last_checkpoint >= CHECKPOINT_SECONDS:
-                self._checkpoint(live)
+                # A periodic checkpoint only speeds up a resume, so it needs no fsync: a lost
+                # one makes the next orchestrator re-read a little more output.
+                self._checkpoint(live, fsync=False)
 
     def _on_events(self, live: LiveRun, events: list[Event]) -> None:
         record = live.record
@@ -966,9 +973,9 @@ class Orchestrator(RecoveryMixin):
         self._dirty_agents.add(record.agent)
         self._notices.append(RunOutput(record.agent, record.id, events))
 
-    def _checkpoint(self, live: LiveRun) -> None:
+    def _checkpoint(self, live: LiveRun, fsync: bool = True) -> None:
         try:
-            live.checkpoint()
+            live.checkpoint(fsync=fsync)
         except StateWriteError as exc:
             self._write_failed(exc)
 
@@ -1270,7 +1277,7 @@ class Orchestrator(RecoveryMixin):
             except StateWriteError as exc:
                 self._write_failed(exc)
         pending = getattr(self, "_pending_agent_writes", set())
-        if pending and (force or now - self._last_agent_flush >= STATE_FLUSH_SECONDS):
+        if pending and (force or now - self._last_agent_flush >= AGENT_FLUSH_SECONDS):
             for name in list(pending):
                 agent = self._agents.get(name)
                 if agent is None:

@@ -126,6 +126,7 @@ def kill_loop(
     seed: int,
     kill_after: tuple[float, float] = (0.0, 1.0),
     time_limit: float = 150.0,
+    min_kills: int = 0,
 ) -> dict[str, Any]:
     """Run ``aipass-tui work --until-idle`` on ``requests`` requests, killing it with SIGKILL at random moments.
 
@@ -162,8 +163,14 @@ def kill_loop(
             if read_lock_info(paths.orchestrator_lock).get("pid") == proc.pid:
                 break
             time.sleep(0.005)
+        # The first ``min_kills`` rounds always end in a kill, however fast the work goes.
+        wait = rng.uniform(*kill_after) if kills >= min_kills else None
+        if wait is None:
+            time.sleep(rng.uniform(*kill_after))
         try:
-            proc.wait(timeout=rng.uniform(*kill_after))
+            if wait is None:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -183,13 +190,15 @@ def check_each_request_ran_once(repo: Path, ids: list[str], record: Path) -> Non
     assert sorted(set(counts) - set(ids)) == [], "only the dropped requests may run"
     assert sorted(rid for rid, count in counts.items() if count != 1) == [], "no request may run twice"
     state = json.loads(Paths(repo).orchestrator.read_text())
-    assert len(state["requests"]) == len(ids)
-    assert {r["status"] for r in state["requests"].values()} == {"done"}
+    history = Paths(repo).state / "history" / "requests.jsonl"
+    archived = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+    assert len(state["requests"]) + len({r["id"] for r in archived}) == len(ids)
+    assert {r["status"] for r in state["requests"].values()} | {r["status"] for r in archived} == {"done"}
     assert_state_parses(repo)
 
 
 def test_kill_nine_1000_requests_each_runs_once(repo: Path) -> None:
-    result = kill_loop(repo, requests=1000, agents=24, max_parallel=16, seed=20261206, kill_after=(0.2, 1.5))
+    result = kill_loop(repo, requests=1000, agents=24, max_parallel=16, seed=20261206, kill_after=(0.2, 1.5), min_kills=12)
     print(f"1000 requests, {result['kills']} kills, {result['seconds']:.1f} s")
     assert result["kills"] >= 10, "the test must really kill the orchestrator many times"
     check_each_request_ran_once(repo, result["ids"], result["record"])
