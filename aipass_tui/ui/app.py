@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 LOW_BANDWIDTH_FLUSH_HZ = 2.0
 LOW_BANDWIDTH_FPS = 10
 SNAPSHOT_SECONDS = 1.0
+CLUSTER_SECONDS = 5.0
+"""How often the cockpit asks the Ray cluster for its nodes, when an agent runs there."""
 SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
 T = TypeVar("T")
 
@@ -46,6 +48,14 @@ class SnapshotFetched(Message):
     def __init__(self, snapshot: Any) -> None:
         super().__init__()
         self.snapshot = snapshot
+
+
+class ClusterFetched(Message):
+    """The Ray cluster's nodes, fetched on a worker thread. ``nodes`` is None when the fetch failed."""
+
+    def __init__(self, nodes: list[dict[str, Any]] | None) -> None:
+        super().__init__()
+        self.nodes = nodes
 
 
 class AipassApp(App[str]):
@@ -78,6 +88,7 @@ class AipassApp(App[str]):
         self._source_closed = False
         self._inbox: deque[list[Notice]] = deque()
         self._fetching = False
+        self._fetching_cluster = False
         self._hangup_installed = False
         self._hub: Any = None
         if frozen:
@@ -101,8 +112,12 @@ class AipassApp(App[str]):
         from aipass_tui.ui.screens.main import MainScreen
 
         await self.push_screen(MainScreen())
+        if self.uses_cluster:
+            self._fetch_cluster()
         if self.frozen:
             return
+        if self.uses_cluster:
+            self.set_interval(CLUSTER_SECONDS, self._fetch_cluster, name="cluster")
         self.source.subscribe(self._receive)
         self.set_interval(1 / self.flush_hz, self._flush_notices, name="flush")
         self.set_interval(SNAPSHOT_SECONDS, self._fetch_snapshot, name="snapshot")
@@ -208,6 +223,36 @@ class AipassApp(App[str]):
             return
         changes = self.model.apply_snapshot(message.snapshot)
         self._deliver(changes, tick=True)
+
+    @property
+    def uses_cluster(self) -> bool:
+        """Tell whether any configured agent runs on the Ray cluster (``runner = "ray"``)."""
+        return any(agent.runner == "ray" for agent in self.settings.agents.values())
+
+    def _fetch_cluster(self) -> None:
+        if not self._fetching_cluster:
+            self._fetching_cluster = True
+            self._cluster_worker()
+
+    @work(thread=True, exclusive=True, group="cluster", exit_on_error=False)
+    def _cluster_worker(self) -> None:
+        nodes: list[dict[str, Any]] | None
+        try:
+            nodes = self.source.cluster_nodes()
+        except Exception:
+            log.exception("reading the Ray cluster's nodes failed")
+            nodes = None
+        self.post_message(ClusterFetched(nodes))
+
+    def on_cluster_fetched(self, message: ClusterFetched) -> None:
+        from aipass_tui.ui.widgets.cpu_meter import CpuMeter
+
+        self._fetching_cluster = False
+        if message.nodes is None or not self.model.apply_cluster(message.nodes):
+            return
+        for screen in self.screen_stack:
+            for meter in screen.query(CpuMeter):
+                meter.show_cluster(self.model.cluster_nodes)
 
     def _deliver(self, changes: Changes, tick: bool = False) -> None:
         try:

@@ -84,6 +84,8 @@ class CockpitModel:
         self.runs: dict[str, RunRecord] = {}
         self.holding: str | None = None
         self.metrics: MetricsSnapshot | None = None
+        self.cluster_nodes: list[dict[str, Any]] = []
+        """Ray cluster nodes as ``Orchestrator.cluster_nodes`` returns them, empty without a cluster."""
 
     # Loading ---------------------------------------------------------------------------------
 
@@ -117,6 +119,13 @@ class CockpitModel:
             self.metrics = snapshot.metrics
             changes.metrics = True
         return changes
+
+    def apply_cluster(self, nodes: list[dict[str, Any]]) -> bool:
+        """Store the cluster's nodes; return whether they differ from the stored ones."""
+        if nodes == self.cluster_nodes:
+            return False
+        self.cluster_nodes = nodes
+        return True
 
     def load_events(self, agent: str, events: Iterable[Event]) -> None:
         """Fill an agent's scrollback from events (for example ``recent_events`` at start)."""

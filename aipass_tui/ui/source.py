@@ -26,6 +26,7 @@ class CockpitSource(Protocol):
     def snapshot(self) -> Any: ...
     def recent_events(self, agent: str) -> list[Event]: ...
     def run_history(self, agent: str) -> list[RunRecord]: ...
+    def cluster_nodes(self) -> list[dict[str, Any]]: ...
     def subscribe(self, callback: Callable[[list[Any]], None]) -> None: ...
     def unsubscribe(self, callback: Callable[[list[Any]], None]) -> None: ...
     def dispatch(self, agent: str, subject: str, body: str = "", *, priority: int = 0, sender: str = "user") -> Request: ...
@@ -50,6 +51,8 @@ class RecordedSource:
     recorded: Any
     events: dict[str, list[Event]] = field(default_factory=dict)
     history: dict[str, list[RunRecord]] = field(default_factory=dict)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    """Cluster nodes in the form ``Orchestrator.cluster_nodes`` returns, empty for a local-only snapshot."""
 
     @property
     def paths(self) -> Paths:
@@ -63,6 +66,9 @@ class RecordedSource:
 
     def run_history(self, agent: str) -> list[RunRecord]:
         return list(self.history.get(agent, []))
+
+    def cluster_nodes(self) -> list[dict[str, Any]]:
+        return [dict(node) for node in self.nodes]
 
     def subscribe(self, callback: Callable[[list[Any]], None]) -> None:
         """Accept a subscriber; a recorded snapshot never publishes notices."""

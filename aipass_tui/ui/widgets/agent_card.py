@@ -66,8 +66,14 @@ class AgentCard(Widget, can_focus=True):
         return (
             describe.subject(state),
             sanitize_line(self._last_line) or " ",
-            describe.stats(state, clock.now(), compact=True),
+            self._stats_line(state),
         )
+
+    @staticmethod
+    def _stats_line(state: AgentState) -> str:
+        """Return the compact stats, followed by ``· node ADDRESS`` while the run is on a cluster node."""
+        stats = describe.stats(state, clock.now(), compact=True)
+        return f"{stats} · node {state.node}" if state.node else stats
 
     def render(self) -> Content:
         subject, last_line, stats = self._shown or self._lines()

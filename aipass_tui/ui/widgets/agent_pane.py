@@ -14,6 +14,12 @@ from aipass_tui.ui import describe
 from aipass_tui.ui.widgets.status_badge import StatusBadge
 
 
+def meta_line(state: AgentState) -> str:
+    """Return ``kind · model``, followed by ``· node ADDRESS`` while the run is on a cluster node."""
+    identity = describe.identity(state)
+    return f"{identity} · node {state.node}" if state.node else identity
+
+
 class PaneLog(Log):
     """A Log whose growth repaints only itself.
 
@@ -71,7 +77,7 @@ class AgentPane(Vertical, can_focus=True):
         self.written_at = 0.0
         """``time.monotonic()`` of the last output written, to space out flushes."""
         self.border_title = state.name
-        self.border_subtitle = describe.identity(state)
+        self.border_subtitle = meta_line(state)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-head"):
@@ -98,7 +104,7 @@ class AgentPane(Vertical, can_focus=True):
             self.remove_class(*describe.STATUS_CLASSES)
             self.add_class(status_class)
         self.query_one(StatusBadge).show_status(state.status)
-        self.border_subtitle = describe.identity(state)
+        self.border_subtitle = meta_line(state)
         subject = describe.subject(state)
         if subject != self._subject or force:
             self._subject = subject

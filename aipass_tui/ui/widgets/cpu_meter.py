@@ -1,12 +1,13 @@
 """The CPU meter: total CPU against the usable CPUs, per-core bars, memory, a 60 s sparkline.
 
 It shows one ``MetricsSnapshot`` at a time (sampled off the UI thread by the metrics sampler)
-and a "holding new starts" banner while admission control holds the queue.
+and a "holding new starts" banner while admission control holds the queue. When agents run on
+a Ray cluster, a cluster section below lists each node with its CPU, memory and running agents.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,6 +33,22 @@ def bar(percent: float, width: int) -> str:
     return text.ljust(width, "·")
 
 
+def node_line(node: Mapping[str, Any]) -> str:
+    """Return one line for a cluster node: address, alive or dead, CPU %, memory and agents.
+
+    CPU and memory use come from the latest sample of a run on the node; a node without one
+    shows "–" for the CPU and for used memory, with Ray's memory resource as the total.
+    """
+    address = node.get("address") or node.get("node_id") or "?"
+    state = "alive" if node.get("alive") else "dead"
+    cpu_percent = node.get("cpu_percent")
+    cpu = f"{cpu_percent:.0f}%" if cpu_percent is not None else "–"
+    total = node.get("memory_total") or node.get("memory") or None
+    memory = f"{format_bytes(node.get('memory_used'))}/{format_bytes(int(total) if total else None)}"
+    agents = int(node.get("agents") or 0)
+    return f"{address} {state} cpu {cpu} mem {memory} {agents} agent{'s' if agents != 1 else ''}"
+
+
 def core_blocks(per_core: Sequence[float]) -> str:
     """Return one block character per core, its height showing the core's use."""
     return "".join(BLOCKS[min(8, max(0, round(value / 100 * 8)))] if value > 0 else "·" for value in per_core)
@@ -54,6 +71,9 @@ class CpuMeter(Vertical):
         padding: 0 1;
     }
     CpuMeter.-holding > .meter-hold { display: block; }
+    CpuMeter > .meter-cluster-title, CpuMeter > .meter-cluster { display: none; }
+    CpuMeter.-cluster > .meter-cluster-title { display: block; text-style: bold; width: 1fr; }
+    CpuMeter.-cluster > .meter-cluster { display: block; height: auto; width: 1fr; }
     """
 
     def __init__(self, **kwargs: object) -> None:
@@ -61,6 +81,7 @@ class CpuMeter(Vertical):
         self._metrics: MetricsSnapshot | None = None
         self._holding: str | None = None
         self._heights: dict[str, int] = {}
+        self._cluster_nodes: list[dict[str, Any]] = []
 
     def compose(self) -> ComposeResult:
         yield Label("CPU", classes="meter-title")
@@ -69,10 +90,13 @@ class CpuMeter(Vertical):
         yield Static("", classes="meter-line meter-mem", markup=False)
         yield Sparkline([], summary_function=max, classes="meter-history")
         yield Static("", classes="meter-hold", markup=False)
+        yield Label("Cluster", classes="meter-cluster-title")
+        yield Static("", classes="meter-cluster", markup=False)
 
     def on_mount(self) -> None:
         self._render_metrics()
         self._render_hold()
+        self._render_cluster()
 
     def on_resize(self) -> None:
         self._render_metrics()
@@ -85,6 +109,24 @@ class CpuMeter(Vertical):
         if holding != self._holding:
             self._holding = holding
             self._render_hold()
+
+    def show_cluster(self, nodes: Sequence[Mapping[str, Any]]) -> None:
+        """Show the Ray cluster's nodes, one line each. An empty list hides the section."""
+        nodes = [dict(node) for node in nodes]
+        if nodes != self._cluster_nodes:
+            self._cluster_nodes = nodes
+            self._render_cluster()
+
+    def cluster_lines(self) -> list[str]:
+        """Return the lines the cluster section shows, one per node."""
+        return [node_line(node) for node in self._cluster_nodes]
+
+    def _render_cluster(self) -> None:
+        if not self.is_mounted:
+            return
+        self.set_class(bool(self._cluster_nodes), "-cluster")
+        text = Text("\n".join(self.cluster_lines()), no_wrap=True, overflow="ellipsis")
+        self._set(".meter-cluster", text)
 
     def _render_hold(self) -> None:
         if not self.is_mounted:

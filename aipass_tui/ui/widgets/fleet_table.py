@@ -24,6 +24,9 @@ COLUMNS = (
     ("queued", "Queue"),
     ("last", "Last line"),
 )
+NODE_COLUMN = ("node", "Node")
+"""Column added after the kind column once any agent runs on a cluster node, so local fleets keep
+their layout. It stays for the rest of the session once shown."""
 STATUS_COLOURS = {
     AgentStatus.RUNNING: "success",
     AgentStatus.RETRYING: "warning",
@@ -43,10 +46,27 @@ class FleetTable(DataTable[Text]):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._columns: tuple[tuple[str, str], ...] = COLUMNS
+        self._reselect: str | None = None
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self._columns:
             self.add_column(label, key=key)
+
+    def _show_node_column(self) -> None:
+        """Rebuild the table with the node column after the kind column.
+
+        DataTable only appends columns, so the table is cleared and its rows are added again
+        by the next pass of ``sync``, which moves the cursor back to the agent it was on.
+        """
+        selected = self.selected_agent()
+        kind = [key for key, _ in COLUMNS].index("kind") + 1
+        self._columns = COLUMNS[:kind] + (NODE_COLUMN,) + COLUMNS[kind:]
+        self.clear(columns=True)
+        self._shown = {}
+        for key, label in self._columns:
+            self.add_column(label, key=key)
+        self._reselect = selected
 
     def selected_agent(self) -> str | None:
         if not self.row_count:
@@ -56,6 +76,8 @@ class FleetTable(DataTable[Text]):
 
     def sync(self, model: CockpitModel, now: float) -> None:
         """Bring the rows in line with the model: add, remove and update changed cells."""
+        if self._columns is COLUMNS and any(view.state.node for view in model.agents.values()):
+            self._show_node_column()
         for name in [name for name in self._shown if name not in model.agents]:
             self.remove_row(name)
             del self._shown[name]
@@ -64,22 +86,27 @@ class FleetTable(DataTable[Text]):
             old = self._shown.get(name)
             if old == values:
                 continue
-            cells = [self._cell(key, value, view.state.status) for (key, _), value in zip(COLUMNS, values)]
+            cells = [self._cell(key, value, view.state.status) for (key, _), value in zip(self._columns, values)]
             if old is None:
                 self.add_row(*cells, key=name)
             else:
-                for (key, _), value, before, cell in zip(COLUMNS, values, old, cells):
+                for (key, _), value, before, cell in zip(self._columns, values, old, cells):
                     if value != before:
                         self.update_cell(name, key, cell)
             self._shown[name] = values
+        if self._reselect is not None and self._reselect in self._shown:
+            self.move_cursor(row=self.get_row_index(self._reselect))
+        self._reselect = None
 
     def _values(self, state, last_line: str, now: float) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
         tokens = state.input_tokens + state.output_tokens
         active = state.status in describe.ACTIVE_STATUSES
+        node = (state.node or "",) if self._columns is not COLUMNS else ()
         return (
             state.name,
             state.status.value,
             state.kind,
+            *node,
             shorten(describe.subject(state), 32),
             format_duration(describe.elapsed(state, now)) if describe.elapsed(state, now) is not None else "",
             format_count(tokens) if tokens else "",
