@@ -187,6 +187,11 @@ class NodeRun:
         assert self._proc is not None
         self._proc.wait()
         exit_code = _read_int(self.dir / "exit")
+        with self._lock:
+            stopped = self._stop_signal is not None
+        if stopped:
+            # A stopped run's process group is gone; children that left it (setsid) are not.
+            kill_leftovers(self.run_id)
         with self._changed:
             self._exit_code = exit_code
             self._state = "finishing"
