@@ -339,3 +339,52 @@ def test_dead_node_makes_run_lost(cluster: LoopbackCluster, repo: Path, remote: 
     after = orchestrator.dispatch("after", "Keep going")
     wait_until(lambda: ended(orchestrator, after.id), timeout=RUN_TIMEOUT, message="next run on a live node")
     assert request_of(orchestrator, after.id).status == RequestStatus.DONE
+
+
+PLAN = """
+title = "Cluster plan"
+goal = "Two agents on two nodes each write a file"
+
+[[phases]]
+name = "Write"
+goal = "Both files exist on main"
+
+[[phases.tasks]]
+id = "alpha"
+agent = "alpha"
+title = "Write alpha.txt"
+prompt = "Write alpha.txt"
+files = ["alpha.txt"]
+review = "auto"
+
+[[phases.tasks]]
+id = "beta"
+agent = "beta"
+title = "Write beta.txt"
+prompt = "Write beta.txt"
+files = ["beta.txt"]
+review = "auto"
+"""
+
+
+def test_plan_with_cluster_agents_merges(cluster: LoopbackCluster, repo: Path, remote: Path, orchestrators: list) -> None:
+    from aipass_tui.core.handlers import HandlerContext, run_handler
+
+    configure(repo, cluster, remote, agent_table("alpha", "node_a", WRITER, "alpha"), agent_table("beta", "node_b", WRITER, "beta"))
+    plans = repo / ".aipass" / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    (plans / "FPLAN-0001_cluster-plan.toml").write_text(PLAN)
+    orchestrator = start(repo, orchestrators)
+    run_handler(HandlerContext(orchestrator.paths, orchestrator.settings, orchestrator), "plan.run", {"plan": "FPLAN-0001"})
+
+    state_path = repo / ".aipass" / "state" / "plans" / "FPLAN-0001.json"
+    wait_until(
+        lambda: state_path.exists() and json.loads(state_path.read_text()).get("status") == "completed",
+        timeout=2 * RUN_TIMEOUT, message="the plan to complete",
+    )
+    assert git(repo, "show", "main:alpha.txt") == "written by alpha\n"
+    assert git(repo, "show", "main:beta.txt") == "written by beta\n"
+    pulls = PullStore(orchestrator.paths).list()
+    assert sorted(pull.status.value for pull in pulls) == ["merged", "merged"]
+    runs = [run for run in orchestrator.snapshot().runs.values() if run.status == RunStatus.SUCCEEDED]
+    assert len({remote_info(repo, run.id)["node_id"] for run in runs}) == 2, "the tasks ran on two nodes"

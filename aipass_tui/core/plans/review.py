@@ -149,6 +149,12 @@ class PullRequestTracking:
         return run_handler(ctx, "pr.merge", {"pull_id": pull_id})
 
     def _on_user_notice(self, notice: UserNotice) -> None:
+        if notice.run_id and notice.title.endswith(": no pull request"):
+            # The git flow finished the run and found no change to record.
+            for task_state in self.state.tasks.values():
+                if task_state.run == notice.run_id and task_state.status == TaskStatus.SUCCEEDED and task_state.pull is None:
+                    self._settle(task_state)
+            return
         # The orchestrator reports a run whose changes could not be recorded as a pull request.
         if not notice.run_id or "pull request not recorded" not in notice.title:
             return
@@ -163,10 +169,20 @@ class PullRequestTracking:
             return
         self._settle_checked[task_state.id] = now
         run = self._run(task_state.run)
-        if run is not None and run_left_no_change(self.paths.repo, run):
-            task_state.needs_merge = False
-            self._touch(task_state)
-            self._emit(f"task {task_state.id} succeeded without changes, so there is nothing to merge", task_state)
+        if run is None or run.runner != "local":
+            # A cluster run's work reaches the local repository only when the git flow fetches
+            # its branch, so local git cannot tell "no change" yet: wait for the notice.
+            return
+        if run_left_no_change(self.paths.repo, run):
+            self._settle(task_state)
+
+    def _settle(self, task_state: TaskState) -> None:
+        """Finish a succeeded task that has nothing to merge."""
+        if not task_state.needs_merge:
+            return
+        task_state.needs_merge = False
+        self._touch(task_state)
+        self._emit(f"task {task_state.id} succeeded without changes, so there is nothing to merge", task_state)
 
     def _expects_pull(self, task_state: TaskState) -> bool:
         config = self.settings.agents.get(task_state.agent or "")
