@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+import psutil
 import pytest
 
 FAKES = Path(__file__).parent / "fakes"
@@ -86,3 +87,15 @@ def py_command(script: str) -> str:
     import json
 
     return json.dumps([sys.executable, "-c", textwrap.dedent(script)])
+
+
+def processes_of(run_id: str) -> list[psutil.Process]:
+    """Return the live (not zombie) processes whose environment carries ``AIPASS_RUN_ID=run_id``."""
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if proc.environ().get("AIPASS_RUN_ID") == run_id and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found

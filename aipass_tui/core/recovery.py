@@ -63,17 +63,9 @@ class RecoveryMixin:
                 continue
             if record is None:
                 continue  # the orchestrator stopped before writing run.json, so nothing was started
-            request = self._state.requests.get(record.request)
+            request = _request_of_run(self._state, run_dir, record)
             if request is None:
-                try:
-                    request = read_model(run_dir / "request.json", Request)
-                except StateError:
-                    request = None
-                if request is None:
-                    continue
-                self._state.seq += 1
-                request.seq = self._state.seq
-                self._state.requests[request.id] = request
+                continue
             self._state.runs[record.id] = record.status.value
             if record.id not in request.runs:
                 request.runs.append(record.id)
@@ -213,17 +205,9 @@ class RecoveryMixin:
                 if record is None:
                     continue
                 state.runs[record.id] = record.status.value
-                request = state.requests.get(record.request)
+                request = _request_of_run(state, run_dir, record)
                 if request is None:
-                    try:
-                        request = read_model(run_dir / "request.json", Request)
-                    except StateError:
-                        request = None
-                    if request is None:
-                        continue
-                    state.seq += 1
-                    request.seq = state.seq
-                    state.requests[request.id] = request
+                    continue
                 if record.id not in request.runs:
                     request.runs.append(record.id)
                 request.run = record.id
@@ -261,6 +245,23 @@ def _ended_handle(runner: Runner, run_id: str, run_dir: Path) -> Any:
         runner._open(handle)  # noqa: SLF001
         handle.extra["ended"] = True
     return handle
+
+
+def _request_of_run(state: OrchestratorState, run_dir: Path, record: RunRecord) -> Request | None:
+    """Return the run's request from the queue, else add it back from the run's request.json."""
+    request = state.requests.get(record.request)
+    if request is not None:
+        return request
+    try:
+        request = read_model(run_dir / "request.json", Request)
+    except StateError:
+        return None
+    if request is None:
+        return None
+    state.seq += 1
+    request.seq = state.seq
+    state.requests[request.id] = request
+    return request
 
 
 def _archived_runs(path: Path) -> set[str]:

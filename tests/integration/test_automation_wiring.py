@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import psutil
 import pytest
 
 from aipass_tui.config import load_settings
@@ -21,7 +20,7 @@ from aipass_tui.core.notices import RunFinished, UserNotice
 from aipass_tui.core.orchestrator import Orchestrator, new_request_message
 from aipass_tui.core.store import Paths
 from aipass_tui.core.watch import FileChange, Watcher, WatchLimitObserver
-from tests.conftest import py_command, wait_until, write_config
+from tests.conftest import processes_of, py_command, wait_until, write_config
 
 PLAN = '''\
 title = "One file"
@@ -105,17 +104,6 @@ def request_of(orchestrator: Orchestrator, request_id: str):
 
 def finished(orchestrator: Orchestrator, request_id: str) -> bool:
     return request_of(orchestrator, request_id).status in (RequestStatus.DONE, RequestStatus.FAILED, RequestStatus.CANCELLED)
-
-
-def processes_of(run_id: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.environ().get("AIPASS_RUN_ID") == run_id and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 SHARED_ECHO = """

@@ -20,7 +20,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import psutil
 import pytest
 
 from aipass_tui.config import load_settings
@@ -29,7 +28,7 @@ from aipass_tui.core.models import RequestStatus, RunStatus
 from aipass_tui.core.notices import RequestChanged, UserNotice
 from aipass_tui.core.orchestrator import Orchestrator, new_request_message
 from aipass_tui.core.store import Paths, read_lock_info, write_json
-from tests.conftest import FAKES, git, py_command, wait_until, write_config
+from tests.conftest import FAKES, git, processes_of, py_command, wait_until, write_config
 
 
 # Helpers -------------------------------------------------------------------------------------
@@ -49,17 +48,6 @@ class Notices:
     def user(self, title: str) -> list[UserNotice]:
         with self._lock:
             return [n for n in self.items if isinstance(n, UserNotice) and n.title.startswith(title)]
-
-
-def processes_of(run_id: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.environ().get("AIPASS_RUN_ID") == run_id and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def request_of(orchestrator: Orchestrator, request_id: str):

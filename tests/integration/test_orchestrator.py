@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from aipass_tui.config import load_settings
 from aipass_tui.core.models import RequestStatus, RunStatus
 from aipass_tui.core.notices import RunFinished, RunOutput
 from aipass_tui.core.orchestrator import Orchestrator
-from aipass_tui.core.store import LockHeld, Paths
-from tests.conftest import py_command, wait_until, write_config
+from aipass_tui.core.store import LockHeld
+from tests.conftest import processes_of, py_command, wait_until, write_config
 
 SLOW = py_command(
     """
@@ -45,22 +40,11 @@ def finished(orchestrator: Orchestrator, request_id: str) -> bool:
     return request_status(orchestrator, request_id) in (RequestStatus.DONE, RequestStatus.FAILED, RequestStatus.CANCELLED)
 
 
-def processes_of(run_id: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            if proc.environ().get("AIPASS_RUN_ID") == run_id and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
-
-
 def test_run_succeeds_and_writes_state(repo: Path, orchestrators: list) -> None:
-    write_config(repo, f"""
+    write_config(repo, """
         [agents.echo]
         kind = "command"
-        command = ["sh", "-c", "echo \\"got: $1\\"; echo env=$AIPASS_AGENT/$AIPASS_REQUEST_ID", "sh", "{{prompt}}"]
+        command = ["sh", "-c", "echo \\"got: $1\\"; echo env=$AIPASS_AGENT/$AIPASS_REQUEST_ID", "sh", "{prompt}"]
         isolation = "shared"
     """)
     orchestrator = start(repo, orchestrators)
