@@ -1,6 +1,6 @@
 """Command-line entry: the cockpit and the headless commands.
 
-Exit codes: 0 success, 1 the operation failed (the message says why), 2 bad usage or bad input.
+Exit codes: 0 success, 1 the operation failed (the message gives the reason), 2 bad usage or bad input.
 """
 
 from __future__ import annotations

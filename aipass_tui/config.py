@@ -50,7 +50,7 @@ class Strict(BaseModel):
 
 
 class Resources(Strict):
-    """What one run needs from the cluster when ``runner = "ray"``."""
+    """Cluster resources one run needs when ``runner = "ray"``."""
 
     cpus: float = 1.0
     """CPUs reserved for the run on its node."""
@@ -64,7 +64,7 @@ class AgentConfig(Strict):
     """One configured agent: ``[agents.<name>]``."""
 
     kind: Literal["claude", "codex", "gemini", "aider", "ollama", "command"]
-    """Which CLI this agent runs."""
+    """The agent CLI this agent runs."""
     model: str | None = None
     """Model name passed to the CLI (``--model``/``-m``; for ollama the model to run)."""
     args: list[str] = Field(default_factory=list)
@@ -80,7 +80,7 @@ class AgentConfig(Strict):
     stall_after: Duration = 300.0
     """No output for this long marks the run stalled."""
     stall_action: Literal["notify", "stop", "retry"] = "notify"
-    """What a stall does: only mark and notify, stop the run, or stop it and retry once."""
+    """Action on a stall: only mark and notify, stop the run, or stop it and retry once."""
     env: dict[str, str] = Field(default_factory=dict)
     """Environment variables set for this agent's runs."""
     env_drop: list[str] = Field(default_factory=list)
@@ -90,7 +90,7 @@ class AgentConfig(Strict):
     permission_mode: str | None = None
     """Claude's ``--permission-mode`` (default ``acceptEdits``)."""
     runner: Literal["local", "ray"] = "local"
-    """Where runs execute: this machine, or a node of the Ray cluster in ``[cluster]``."""
+    """Place where runs execute: this machine, or a node of the Ray cluster in ``[cluster]``."""
     resources: Resources = Field(default_factory=Resources)
     """Resources a cluster run needs."""
     price_per_mtok: tuple[float, float] | None = None
@@ -130,7 +130,7 @@ class GitSettings(Strict):
     target_branch: str | None = None
     """Branch that agents branch from and merge into; default: the branch checked out at start."""
     merge_strategy: Literal["merge", "squash", "rebase"] = "merge"
-    """How an approved pull request is merged."""
+    """Merge method for an approved pull request."""
     checks: list[str] = Field(default_factory=list)
     """Commands run in the worktree before a pull request is recorded (split like a shell, never run by one)."""
     check_timeout: Duration = 600.0
@@ -172,7 +172,7 @@ class AutomationRule(Strict):
     at: str | None = None
     """Schedule: run daily at this local time, ``"HH:MM"``."""
     action: Literal["dispatch", "notify", "command"]
-    """What the rule does: queue a request, show a notification, or run a command."""
+    """Action of the rule: queue a request, show a notification, or run a command."""
     agent: str | None = None
     """For ``dispatch``: the agent that receives the request."""
     subject: str = "Automation: {paths}"
@@ -252,7 +252,7 @@ class Settings(BaseSettings):
 
 
 class ConfigError(Exception):
-    """The configuration is invalid; ``problems`` holds one ``FILE:LINE: message`` per error."""
+    """Invalid configuration; ``problems`` contains one ``FILE:LINE: message`` per error."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems

@@ -113,7 +113,7 @@ def _call_running(paths: Paths, name: str, args: dict[str, Any], timeout: float)
             raise HandlerError(reply.get("error", "the orchestrator reported a failure"), int(reply.get("exit_code", 1)))
         time.sleep(0.02)
     raise HandlerError(
-        f"the running orchestrator did not answer {name!r} within {timeout:.0f} s; "
+        f"the running orchestrator did not reply to {name!r} within {timeout:.0f} s (timed out); "
         f"check it is responsive (aipass-tui status), then try again"
     )
 

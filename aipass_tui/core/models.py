@@ -1,7 +1,7 @@
 """Domain models: normalized agent events, requests, runs and agent state.
 
 Events are plain slotted dataclasses because the orchestrator creates tens of thousands of
-them per second; everything that is stored on disk is a pydantic model with a schema version.
+them per second. Everything stored on disk is a pydantic model with a schema version.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Event:
     """One normalized event parsed from an agent's output.
 
     ``parent`` is the tool-use id of the sub-agent that produced the event (Claude's Task tool),
-    or None for the top-level agent. ``data`` holds kind-specific fields, for example
+    or None for the top-level agent. ``data`` contains kind-specific fields, for example
     ``tool``/``input`` for tool use, ``items`` for a todo list, ``input_tokens``/``cost_usd`` for usage,
     ``is_error``/``error_kind`` for results and errors.
     """
@@ -161,7 +161,7 @@ class TodoItem(BaseModel):
 
 
 class RunSummary(BaseModel):
-    """What a run has said so far, folded from its events."""
+    """Summary of a run's output so far, folded from its events."""
 
     session_id: str | None = None
     model: str | None = None
@@ -299,7 +299,7 @@ class RunRecord(StateModel):
 
 
 class AgentState(StateModel):
-    """What an agent is doing now; stored in ``state/agents/<name>/local.json``."""
+    """Current activity of an agent; stored in ``state/agents/<name>/local.json``."""
 
     name: str
     kind: str

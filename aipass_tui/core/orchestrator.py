@@ -1,9 +1,9 @@
 """The orchestrator: per-agent queues, dispatch rules, run lifecycle and JSON state.
 
 One orchestrator owns a repository's state at a time (an flock on
-``.aipass/state/orchestrator.lock``). All work happens in ``tick()``, called every 50 ms from one
-thread (the cockpit's background thread, or the main thread of ``aipass-tui work``); the public
-command methods are thread-safe and take the same lock as the tick.
+``.aipass/state/orchestrator.lock``). All work happens in ``tick()``, which one thread calls
+every 50 ms: the cockpit's background thread, or the main thread of ``aipass-tui work``. The
+public command methods are thread-safe because they take the same lock as the tick.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ class Orchestrator(RecoveryMixin):
         self._notices: list[Notice] = []
         self._dirty_state = False
         self._dirty_agents: set[str] = set()
+        self._pending_agent_writes: set[str] = set()  # agents whose local.json is out of date
         self._last_state_flush = 0.0
         self._last_agent_flush = 0.0
         self._start_tokens = 1.0
@@ -816,7 +817,12 @@ class Orchestrator(RecoveryMixin):
             self._fail_request(request, str(exc))
             return
         if shutil.which(argv[0], path=os.environ.get("PATH")) is None:
-            where = "binary" if config.binary else "command" if config.kind == "command" else "PATH"
+            if config.binary:
+                where = "binary"
+            elif config.kind == "command":
+                where = "command"
+            else:
+                where = "PATH"
             self._fail_request(
                 request,
                 f"{request.agent}: program {argv[0]!r} was not found or is not executable; "
@@ -846,7 +852,7 @@ class Orchestrator(RecoveryMixin):
             request.runs.append(run_id)
             request.branch = info.branch or request.branch
             self._state.runs[run_id] = RunStatus.STARTING.value
-            # run.json and request.json are on disk before the process exists; a restart finds the
+            # run.json and request.json are on disk before the process exists. A restart finds the
             # run folder even if orchestrator.json was not written yet, so no request starts twice.
             self._changed_request(request)
         except StateWriteError as exc:
@@ -1206,7 +1212,7 @@ class Orchestrator(RecoveryMixin):
                 continue
             self._fill_agent(agent, live_by_agent.get(name), queued_counts.get(name, 0), metrics)
             self._notices.append(AgentChanged(agent.model_copy(deep=True)))
-        self._pending_agent_writes = getattr(self, "_pending_agent_writes", set()) | self._dirty_agents
+        self._pending_agent_writes |= self._dirty_agents
         self._dirty_agents = set()
 
     def _fill_agent(self, agent: AgentState, live: LiveRun | None, queued: int, metrics: Any) -> None:
@@ -1216,7 +1222,12 @@ class Orchestrator(RecoveryMixin):
             record = live.record
             summary = record.summary
             request = self._state.requests.get(record.request)
-            agent.status = AgentStatus.STALLED if record.stalled else AgentStatus.RETRYING if summary.retrying else AgentStatus.RUNNING
+            if record.stalled:
+                agent.status = AgentStatus.STALLED
+            elif summary.retrying:
+                agent.status = AgentStatus.RETRYING
+            else:
+                agent.status = AgentStatus.RUNNING
             agent.request = record.request
             agent.subject = request.subject if request else None
             agent.run = record.id
@@ -1276,7 +1287,7 @@ class Orchestrator(RecoveryMixin):
                     self._move_consumed()
             except StateWriteError as exc:
                 self._write_failed(exc)
-        pending = getattr(self, "_pending_agent_writes", set())
+        pending = self._pending_agent_writes
         if pending and (force or now - self._last_agent_flush >= AGENT_FLUSH_SECONDS):
             for name in list(pending):
                 agent = self._agents.get(name)
@@ -1420,7 +1431,7 @@ def _validate_message(message: Any, settings: Settings) -> str | None:
 
 
 def _redact_argv(argv: list[str], prompt: str) -> list[str]:
-    """Replace the prompt in a stored argv, so run.json never holds a whole prompt."""
+    """Replace the prompt in a stored argv, so run.json never contains a whole prompt."""
     return ["<prompt>" if arg == prompt else arg for arg in argv]
 
 

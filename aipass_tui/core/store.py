@@ -44,7 +44,7 @@ class StateWriteError(StateError):
 
 @dataclass(frozen=True)
 class Paths:
-    """Where everything lives inside a repository's ``.aipass/`` folder."""
+    """Locations of everything inside a repository's ``.aipass/`` folder."""
 
     repo: Path
 
@@ -240,8 +240,8 @@ class LockHeld(Exception):
 class FileLock:
     """An exclusive ``flock`` on a file, released by the kernel when the holder dies.
 
-    The holder's pid, host, role and start time are written into the file so that a refused
-    process can say who holds it.
+    The holder's pid, host, role and start time are written into the file so that a rejected
+    process can name the holder.
     """
 
     def __init__(self, path: Path, role: str = "orchestrator") -> None:

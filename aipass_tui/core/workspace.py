@@ -1,4 +1,4 @@
-"""Where a run works: the interface between the orchestrator and the git flow."""
+"""Run workspaces: the interface between the orchestrator and the git flow."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class WorkspaceInfo:
 
 
 class WorkspaceError(Exception):
-    """The workspace for a run could not be prepared; the message says why and what to do."""
+    """Failure to prepare a run's workspace; the message gives the reason and what to do."""
 
 
 class Workspace(Protocol):

@@ -20,7 +20,7 @@ AGENTS = 12
 KILLS = 25
 
 
-def test_kill_nine_at_random_points_runs_each_request_once(repo: Path) -> None:
+def test_kill_nine_runs_each_request_once(repo: Path) -> None:
     record = repo.parent / "record.log"
     agents = "\n".join(
         f"""

@@ -27,7 +27,7 @@ ANSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 
 @dataclass
 class RunContext:
-    """What an adapter may use to build the argv of one run."""
+    """Inputs an adapter uses to build the argv of one run."""
 
     prompt: str
     subject: str

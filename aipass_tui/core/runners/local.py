@@ -24,7 +24,7 @@ from aipass_tui.core.runners.base import RunHandle
 log = logging.getLogger(__name__)
 
 # The TERM/INT/HUP traps keep the wrapper alive until the agent has ended, so it can record the
-# agent's exit status; a trap that runs a command (not an ignored signal) is reset in the child.
+# agent's exit status. A trap that runs a command (not an ignored signal) is reset in the child.
 WRAPPER = r"""
 trap ':' TERM INT HUP
 printf '%s\n' "$$" > "$AIPASS_RUN_DIR/pid.tmp" && mv -f "$AIPASS_RUN_DIR/pid.tmp" "$AIPASS_RUN_DIR/pid"
