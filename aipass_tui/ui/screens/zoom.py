@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 NARROW_WIDTH = 100
 DETAIL_LINES = 500
 TODO_MARKS = {"completed": "✓", "in_progress": "▶", "pending": "○"}
+HISTORY_COLUMNS = (("run", "Run"), ("status", "Status"), ("when", "Started"), ("time", "Time"), ("message", "Message"))
+NODE_COLUMN = ("node", "Node")
+"""Column added after the status column once a run in the history ran on a cluster node, so the
+history of an agent that only runs locally keeps its columns."""
 
 
 class HistoryLoaded(Message):
@@ -83,9 +87,7 @@ class ZoomScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        for key, label in (("run", "Run"), ("status", "Status"), ("when", "Started"), ("time", "Time"), ("message", "Message")):
-            table.add_column(label, key=key)
+        self._set_history_columns(with_node=False)
         self.query_one("#subagents", Tree).root.expand()
         self._arrange_side()
         self.run_id = self.state.run or self._latest_run_id()
@@ -125,7 +127,30 @@ class ZoomScreen(Screen[None]):
         else:
             path, events = self.transcript_path(self.run_id)
             view.open(path, events=events)
-        self.query_one("#zoom-run", Label).update(f"run {self.run_id}" if self.run_id else "no run")
+        self._show_run_label()
+
+    def _show_run_label(self) -> None:
+        """Show the viewed run's id, followed by ``· node ADDRESS`` when it ran on a cluster node."""
+        if self.run_id is None:
+            self.query_one("#zoom-run", Label).update("no run")
+            return
+        node = self._viewed_node()
+        text = f"run {self.run_id} · node {node}" if node else f"run {self.run_id}"
+        self.query_one("#zoom-run", Label).update(text)
+
+    def _viewed_node(self) -> str | None:
+        """Return the cluster node of the viewed run, or None for a local run.
+
+        The run record carries the node. The agent's state carries the node of its current run
+        too, and it can arrive there before the cockpit's copy of the record is refreshed.
+        """
+        record = self._viewed_record()
+        if record is not None and record.node:
+            return record.node
+        state = self.state
+        if self.run_id == state.run and state.node:
+            return state.node
+        return None
 
     def show_run(self, run_id: str) -> None:
         """Show another run's transcript (from the run history)."""
@@ -143,19 +168,35 @@ class ZoomScreen(Screen[None]):
         if self.run_id is None and self.history:
             self.run_id = self.history[0].id
             self._open_transcript()
+        self._show_run_label()
         self._show_history()
         self._show_side(force=True)
 
+    def _set_history_columns(self, with_node: bool) -> None:
+        """Replace the run history's columns, with the node column after the status column or without it."""
+        table = self.query_one("#runs", DataTable)
+        table.clear(columns=True)
+        columns = list(HISTORY_COLUMNS)
+        if with_node:
+            columns.insert(2, NODE_COLUMN)
+        for key, label in columns:
+            table.add_column(label, key=key)
+
     def _show_history(self) -> None:
         table = self.query_one("#runs", DataTable)
+        with_node = any(run.node for run in self.history)
+        if with_node != ("node" in table.columns):
+            self._set_history_columns(with_node)
         table.clear()
         now = clock.now()
         for run in self.history:
             marker = "▶ " if run.id == self.run_id else ""
             started = f"{format_duration(now - run.started_at)} ago" if run.started_at else "–"
+            node = (Text(sanitize_line(run.node or "")),) if with_node else ()
             table.add_row(
                 Text(marker + describe.short_id(run.id)),
                 Text(run.status.value),
+                *node,
                 Text(started),
                 Text(format_duration(describe.run_duration(run, now))),
                 Text(shorten(sanitize_line(run.message or ""), 60)),
@@ -189,6 +230,7 @@ class ZoomScreen(Screen[None]):
         self.query_one("#zoom-title", Label).update(f"{state.name} · {describe.identity(state)}")
         self.query_one("#zoom-subject", Label).update(describe.subject(state))
         self.query_one("#zoom-stats", Label).update(describe.stats(state, clock.now()))
+        self._show_run_label()
         self._show_follow()
         self._show_side(force)
 
