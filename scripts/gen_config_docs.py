@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+import aipass_tui.config
 from aipass_tui.config import AgentConfig, AutomationRule, ClusterSettings, GitSettings, Limits, Resources, UISettings
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
@@ -27,8 +30,10 @@ INTRO = """\
 aipass-tui reads, highest precedence first: `AIPASS_*` environment variables (nested keys joined
 with `__`, for example `AIPASS_LIMITS__MAX_PARALLEL=4`), the repository's `.aipass/config.toml`,
 the user's `$XDG_CONFIG_HOME/aipass-tui/config.toml` (default `~/.config/aipass-tui/config.toml`),
-then the defaults below. Unknown keys and invalid values are errors that name the file, the line
-and the key; commands then exit with status 2.
+then the defaults below. Variable names are case-insensitive; a table or a list is given as JSON,
+for example `AIPASS_AGENTS__A__COMMAND='["./run.sh", "{prompt}"]'`. Unknown keys and invalid
+values are errors that name the file and line, or the variable, and the key; commands then exit
+with status 2.
 
 Durations are numbers of seconds or strings such as `"90s"`, `"5m"`, `"2h"` or `"1h30m"`.
 
@@ -54,13 +59,34 @@ def default_text(field: Any) -> str:
     return f"`{value}`"
 
 
+def field_docs() -> dict[tuple[str, str], str]:
+    """Return each field's docstring (the string after its annotated assignment), by (class, field)."""
+    tree = ast.parse(Path(aipass_tui.config.__file__).read_text(encoding="utf-8"))
+    docs: dict[tuple[str, str], str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        for statement, following in zip(node.body, node.body[1:]):
+            if (
+                isinstance(statement, ast.AnnAssign)
+                and isinstance(statement.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[(node.name, statement.target.id)] = inspect.cleandoc(following.value.value)
+    return docs
+
+
 def render() -> str:
+    docs = field_docs()
     out = [INTRO]
     for title, model in SECTIONS:
         doc = (model.__doc__ or "").strip().splitlines()[0]
         out.append(f"\n## `{title}`\n\n{doc}\n\n| key | default | meaning |\n|---|---|---|")
         for name, field in model.model_fields.items():
-            description = (field.description or "").replace("\n", " ").replace("|", "\\|")
+            text = next((docs[(cls.__name__, name)] for cls in model.__mro__ if (cls.__name__, name) in docs), "")
+            description = text.replace("\n", " ").replace("|", "\\|")
             out.append(f"| `{name}` | {default_text(field)} | {description} |")
     out.append("")
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +12,14 @@ import pytest
 from aipass_tui.config import (
     AgentConfig,
     AutomationRule,
+    ClusterSettings,
     ConfigError,
     GitSettings,
     Limits,
     Settings,
+    Resources,
     UISettings,
+    environment_overrides,
     load_settings,
     parse_duration,
 )
@@ -88,6 +92,47 @@ def test_environment_overrides_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert load_settings(tmp_path).limits.max_parallel == 5
 
 
+def test_environment_variables_cover_tables_lists_and_case(tmp_path: Path) -> None:
+    write_config(tmp_path, '[agents.a]\nkind = "command"\ncommand = ["true"]\n')
+    environ = {
+        "aipass_ui__theme": "nord",
+        "AIPASS_UI__KEYS": '{"dispatch": "ctrl+d"}',
+        "AIPASS_AGENTS__A__COMMAND": '["echo", "hi"]',
+        "AIPASS_AGENTS__A__MODEL": "[not json, a model name]",
+        "AIPASS_LIMITS": '{"start_rate": 3}',
+        "AIPASS_LIMITS__MAX_PARALLEL": "7",
+        "AIPASS_RUN_ID": "a-20261205T000000Z-1",
+        "AIPASS_AGENT": "a",
+        "PATH": "/usr/bin",
+    }
+    settings = load_settings(tmp_path, environ)
+    assert settings.ui.theme == "nord"
+    assert settings.ui.keys == {"dispatch": "ctrl+d"}
+    assert settings.agents["a"].command == ["echo", "hi"]
+    assert settings.agents["a"].model == "[not json, a model name]"
+    assert (settings.limits.start_rate, settings.limits.max_parallel) == (3, 7)
+    overrides, variables = environment_overrides(environ)
+    assert set(overrides) == {"ui", "agents", "limits"}
+    assert variables[("limits", "max_parallel")] == "AIPASS_LIMITS__MAX_PARALLEL"
+
+
+def test_environment_errors_name_the_variable(tmp_path: Path) -> None:
+    write_config(tmp_path, "[limits]\nmax_parallel = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, {"AIPASS_LIMITS__MAX_PARALLEL": "many"})
+    assert caught.value.problems[0].startswith("environment variable AIPASS_LIMITS__MAX_PARALLEL: limits.max_parallel: ")
+    assert "'many'" in caught.value.problems[0]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, {"AIPASS_LIMITS__NO_SUCH_KEY": "1"})
+    assert "AIPASS_LIMITS__NO_SUCH_KEY" in str(caught.value) and "unknown key 'no_such_key'" in str(caught.value)
+    with pytest.raises(ConfigError, match=r"environment variable AIPASS_UI__KEYS: invalid JSON for ui\.keys"):
+        load_settings(tmp_path, {"AIPASS_UI__KEYS": "{dispatch: n}"})
+    # A file error is still located in the file while a variable sets a neighbouring key.
+    write_config(tmp_path, '[limits]\nstart_rate = "fast"\n')
+    with pytest.raises(ConfigError, match=r"config\.toml:2: limits\.start_rate"):
+        load_settings(tmp_path, {"AIPASS_LIMITS__MAX_PARALLEL": "4"})
+
+
 def test_command_kind_needs_argv_and_others_reject_it() -> None:
     with pytest.raises(ValueError, match="needs a command list"):
         AgentConfig(kind="command")
@@ -115,9 +160,18 @@ def test_agent_names_are_checked() -> None:
         Settings(agents={"bad name": {"kind": "command", "command": ["true"]}})
 
 
-@pytest.mark.parametrize("model", [AgentConfig, Limits, GitSettings, UISettings, AutomationRule, Settings])
+def _docs_script():
+    spec = importlib.util.spec_from_file_location("gen_config_docs", ROOT / "scripts" / "gen_config_docs.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model", [AgentConfig, Resources, Limits, GitSettings, UISettings, AutomationRule, ClusterSettings, Settings])
 def test_every_field_is_documented(model: type) -> None:
-    undocumented = [name for name, field in model.model_fields.items() if not field.description]
+    docs = _docs_script().field_docs()
+    undocumented = [name for name in model.model_fields if not docs.get((model.__name__, name))]
     assert undocumented == []
 
 
