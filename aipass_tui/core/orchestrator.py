@@ -156,15 +156,26 @@ class Orchestrator(RecoveryMixin):
         self._last_sample_time: float | None = None
         self._open_work: dict[tuple[str, str, str], str] = {}
         self._seen_duplicates: dict[str, str] = {}
+        self._housekeeping_due = False
 
     # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def started(self) -> bool:
+        """Tell whether start() has run and close() has not."""
+        return self._started
 
     @property
     def agent_names(self) -> list[str]:
         return list(self.settings.agents)
 
-    def start(self) -> None:
-        """Take the lock, load state and re-attach to live runs."""
+    def start(self, *, defer_housekeeping: bool = False) -> None:
+        """Take the lock, load state and re-attach to live runs.
+
+        With ``defer_housekeeping`` the parts of the start that nothing on screen waits for (CPU
+        sampling, pruning the worktrees of removed agents, resuming plans) run at the first tick
+        instead, so the cockpit draws its first frame sooner.
+        """
         self.paths.ensure()
         _raise_fd_limit()
         if self._lock_file is None:
@@ -180,12 +191,12 @@ class Orchestrator(RecoveryMixin):
             # for one of them is linked to it instead of the request being queued a second time.
             self._ingest_inbox()
             self._reattach()
-            self._prune_removed_worktrees()
-            self._start_metrics()
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aipass-finish")
             self._started = True
             self.flush(force=True)
-            self._resume_plans()
+            self._housekeeping_due = True
+            if not defer_housekeeping:
+                self._housekeeping()
         except BaseException:
             if self._owns_lock:
                 self._lock_file.release()
@@ -390,6 +401,8 @@ class Orchestrator(RecoveryMixin):
 
     def tick(self) -> None:
         """Do one round of work: inbox, output, exits, limits, starts, state writes."""
+        if self._housekeeping_due:
+            self._housekeeping()
         now = clock.now()
         with self._mutex:
             self._ingest_inbox()
@@ -910,6 +923,17 @@ class Orchestrator(RecoveryMixin):
             TMPDIR=str(tmp),
         )
         return env
+
+    def _housekeeping(self) -> None:
+        """Finish the start: CPU sampling, worktrees of removed agents, interrupted plans."""
+        self._housekeeping_due = False
+        steps = ((self._start_metrics, "CPU sampling"), (self._prune_removed_worktrees, "worktree pruning"), (self._resume_plans, "resuming plans"))
+        for step, label in steps:
+            try:
+                step()
+            except Exception as exc:  # a failed step must not stop the other steps or the ticks
+                log.exception("%s failed at start", label)
+                self._notify("error", "Start step failed", f"{label} failed: {exc}; see .aipass/logs/cockpit.log")
 
     def _resume_plans(self) -> None:
         """Follow plans that were running or paused when the last orchestrator stopped."""

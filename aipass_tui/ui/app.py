@@ -91,6 +91,7 @@ class AipassApp(App[str]):
         self._fetching_cluster = False
         self._hangup_installed = False
         self._hub: Any = None
+        self._starting: asyncio.Task[None] | None = None
         if frozen:
             self.animation_level = "none"
 
@@ -99,19 +100,22 @@ class AipassApp(App[str]):
     async def on_mount(self) -> None:
         self._apply_theme()
         self._apply_keymap()
-        if self._start_source:
+        if self._start_source and not getattr(self.source, "started", False):
             try:
-                await asyncio.to_thread(self.source.start_thread)  # type: ignore[attr-defined]
+                await asyncio.to_thread(self.source.start, defer_housekeeping=True)  # type: ignore[attr-defined]
             except Exception as exc:  # LockHeld, StateError: the cockpit cannot run on this repository
                 log.error("cockpit could not start the orchestrator: %s", exc)
                 self._source_closed = True
                 self.exit(return_code=1, message=str(exc))
                 return
-            self._hub = await asyncio.to_thread(_attach_automation, self.source)
         self._load()
         from aipass_tui.ui.screens.main import MainScreen
 
         await self.push_screen(MainScreen())
+        if self._start_source:
+            # The tick thread and file watching compete with the first frame for the interpreter,
+            # so they start once it is on screen.
+            self.call_after_refresh(self._begin_ticking)
         if self.uses_cluster:
             self._fetch_cluster()
         if self.frozen:
@@ -122,6 +126,16 @@ class AipassApp(App[str]):
         self.set_interval(1 / self.flush_hz, self._flush_notices, name="flush")
         self.set_interval(SNAPSHOT_SECONDS, self._fetch_snapshot, name="snapshot")
         self._install_hangup()
+
+    def _begin_ticking(self) -> None:
+        if self._source_closed or self._starting is not None:
+            return
+        self._starting = asyncio.create_task(self._start_ticking())
+
+    async def _start_ticking(self) -> None:
+        """Start the orchestrator's tick thread, then file watching and automation."""
+        await asyncio.to_thread(self.source.start_thread)  # type: ignore[attr-defined]
+        self._hub = await asyncio.to_thread(_attach_automation, self.source)
 
     def _load(self) -> None:
         self.model.apply_snapshot(self.source.snapshot())
@@ -163,6 +177,8 @@ class AipassApp(App[str]):
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             self._hangup_installed = False
         self.source.unsubscribe(self._receive)
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
         if self._hub is not None:
             await asyncio.to_thread(self._hub.close)
             self._hub = None
@@ -480,9 +496,11 @@ def create_app(
 def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = None) -> int:
     """Open the cockpit on ``repo`` and return the exit code.
 
-    The orchestrator is started here, before the first frame, so a rejected start reaches the
-    caller as an exception (``store.LockHeld`` when another orchestrator has the repository's lock).
-    Quitting leaves the agents running unless the user chose to stop them.
+    The orchestrator takes the repository's lock and loads its state here, before the first
+    frame, so a rejected start reaches the caller as an exception (``store.LockHeld`` when another
+    orchestrator has the lock). Its tick thread, the rest of its start and file watching begin
+    once the first frame is on screen. Quitting leaves the agents running unless the user chose
+    to stop them.
     """
     from aipass_tui.core.orchestrator import Orchestrator
 
@@ -495,19 +513,14 @@ def run_cockpit(repo: Path, settings: Settings, *, low_bandwidth: bool | None = 
     orchestrator.paths.ensure()
     handler = _log_to_file(orchestrator.paths.logs / "cockpit.log")
     app: AipassApp | None = None
-    hub = None
     started = False
     try:
-        orchestrator.start()
+        orchestrator.start(defer_housekeeping=True)
         started = True
-        orchestrator.start_thread()
-        hub = _attach_automation(orchestrator)
-        app = AipassApp(orchestrator, settings, owns_source=True, low_bandwidth=low)  # type: ignore[arg-type]
+        app = AipassApp(orchestrator, settings, owns_source=True, start_source=True, low_bandwidth=low)  # type: ignore[arg-type]
         app.run()
         log.info("cockpit closed (%s)", app.quit_choice or "exit")
     finally:
-        if hub is not None:
-            hub.close()
         if started and (app is None or not app.closed):
             orchestrator.close()
         if handler is not None:
