@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Label, Static
+from textual.widgets import ContentSwitcher, DataTable, Label, Static
 
 from aipass_tui.core import clock
 from aipass_tui.core.models import RequestStatus
@@ -21,6 +21,7 @@ from aipass_tui.ui.widgets.agent_card import AgentCard
 from aipass_tui.ui.widgets.agent_grid import PANE_WRITES_PER_SECOND, AgentGrid
 from aipass_tui.ui.widgets.agent_pane import AgentPane
 from aipass_tui.ui.widgets.cpu_meter import CpuMeter
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.fleet_table import FleetTable
 from aipass_tui.ui.widgets.status_bar import StatusBar
 
@@ -32,6 +33,11 @@ NARROW_WIDTH = 100
 FLEET_BY_DEFAULT_ABOVE = 100
 """With more agents than this the main screen opens on the fleet table."""
 WAITING_SHOWN = 8
+FOOTER_SHORT = {"dispatch": "New", "fleet": "Table", "stop": "Stop", "review": "PRs"}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones."""
+FOOTER_OPTIONAL = ("fleet", "retry", "stop")
+"""Keys that leave the footer, in this order, when even the short descriptions do not fit (at 80
+columns). They stay bound and listed in the command palette and on the F1 keys screen."""
 
 
 class MainScreen(Screen[None]):
@@ -60,7 +66,7 @@ class MainScreen(Screen[None]):
                 yield CpuMeter(id="cpu")
                 yield Label("Waiting", classes="side-title")
                 yield Static("", id="waiting", markup=False)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def _opens_on_fleet(self) -> bool:
         return len(self.cockpit.model.agents) > FLEET_BY_DEFAULT_ABOVE
