@@ -83,6 +83,12 @@ def run_label(screen: ZoomScreen) -> str:
     return str(screen.query_one("#zoom-run", Label).render())
 
 
+def node_label(screen: ZoomScreen) -> str | None:
+    """Return the header's node label, or None while it is hidden."""
+    label = screen.query_one("#zoom-node", Label)
+    return str(label.render()) if label.display else None
+
+
 def column_keys(table: DataTable) -> list[str]:
     return [str(column.key.value) for column in table.ordered_columns]
 
@@ -92,7 +98,8 @@ async def test_header_shows_node_of_cluster_run(repo_dir: Path, frozen_clock: fl
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_zoom(pilot)
 
-        assert run_label(screen) == f"run {CURRENT} · node 127.0.0.2"
+        assert run_label(screen) == f"run {CURRENT}"
+        assert node_label(screen) == "node 127.0.0.2 ·"
 
 
 async def test_header_takes_node_from_state(repo_dir: Path, frozen_clock: float) -> None:
@@ -100,7 +107,8 @@ async def test_header_takes_node_from_state(repo_dir: Path, frozen_clock: float)
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_zoom(pilot)
 
-        assert run_label(screen) == f"run {CURRENT} · node 127.0.0.2"
+        assert run_label(screen) == f"run {CURRENT}"
+        assert node_label(screen) == "node 127.0.0.2 ·"
 
 
 async def test_history_has_node_column(repo_dir: Path, frozen_clock: float) -> None:
@@ -123,11 +131,13 @@ async def test_header_follows_selected_run(repo_dir: Path, frozen_clock: float) 
 
         screen.show_run(EARLIER_ON_NODE)
         await pilot.pause()
-        assert run_label(screen) == f"run {EARLIER_ON_NODE} · node 127.0.0.3"
+        assert run_label(screen) == f"run {EARLIER_ON_NODE}"
+        assert node_label(screen) == "node 127.0.0.3 ·"
 
         screen.show_run(EARLIER_LOCAL)
         await pilot.pause()
         assert run_label(screen) == f"run {EARLIER_LOCAL}"
+        assert node_label(screen) is None
 
 
 async def test_history_row_selection_shows_node(repo_dir: Path, frozen_clock: float) -> None:
@@ -143,7 +153,8 @@ async def test_history_row_selection_shows_node(repo_dir: Path, frozen_clock: fl
         await wait_for(pilot, lambda: screen.run_id == EARLIER_ON_NODE, message="second run selected")
         await pilot.pause()
 
-        assert run_label(screen) == f"run {EARLIER_ON_NODE} · node 127.0.0.3"
+        assert run_label(screen) == f"run {EARLIER_ON_NODE}"
+        assert node_label(screen) == "node 127.0.0.3 ·"
 
 
 async def test_local_runs_show_no_node(repo_dir: Path, frozen_clock: float) -> None:
@@ -153,6 +164,7 @@ async def test_local_runs_show_no_node(repo_dir: Path, frozen_clock: float) -> N
         table = screen.query_one("#runs", DataTable)
 
         assert run_label(screen) == f"run {CURRENT}"
+        assert node_label(screen) is None
         assert column_keys(table) == ["run", "status", "when", "time", "message"]
 
 
@@ -161,6 +173,7 @@ async def test_header_shows_node_once_assigned(repo_dir: Path, frozen_clock: flo
     async with app.run_test(size=(140, 40)) as pilot:
         screen = await open_zoom(pilot)
         assert run_label(screen) == f"run {CURRENT}"
+        assert node_label(screen) is None
 
         snapshot = app.source.snapshot()
         placed = snapshot.agents["claude-a"].model_copy(update={"node": "127.0.0.4"})
@@ -169,7 +182,22 @@ async def test_header_shows_node_once_assigned(repo_dir: Path, frozen_clock: flo
         screen.apply_changes(changes)
         await pilot.pause()
 
-        assert run_label(screen) == f"run {CURRENT} · node 127.0.0.4"
+        assert run_label(screen) == f"run {CURRENT}"
+        assert node_label(screen) == "node 127.0.0.4 ·"
+
+
+async def test_node_visible_at_80_columns(repo_dir: Path, frozen_clock: float) -> None:
+    app = zoom_app(repo_dir, current_node="127.0.0.2", earlier_node=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ZoomScreen), message="zoom screen open")
+        screen = app.screen
+        label = screen.query_one("#zoom-node", Label)
+        await wait_for(pilot, lambda: label.display and label.region.width, message="node label laid out")
+
+        assert node_label(screen) == "node 127.0.0.2 ·"
+        assert label.region.width == len("node 127.0.0.2 ·") + 1
+        assert label.region.right <= screen.query_one("#zoom-follow", Label).region.x
 
 
 def test_cluster_run_history_snapshot(snap_compare, repo_dir: Path, frozen_clock: float) -> None:

@@ -11,13 +11,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Input, Label, Static, TabbedContent, TabPane, Tree
 
 from aipass_tui.core import clock
 from aipass_tui.core.models import AgentState, RunRecord, SubAgent, TodoItem
 from aipass_tui.ui import bindings, describe
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.status_badge import StatusBadge
 from aipass_tui.ui.widgets.transcript_view import TranscriptView
 
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 NARROW_WIDTH = 100
 DETAIL_LINES = 500
 TODO_MARKS = {"completed": "✓", "in_progress": "▶", "pending": "○"}
+FOOTER_SHORT = {"search_next": "Next", "search_previous": "Previous", "side_panel": "Side", "stop": "Stop"}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones."""
+FOOTER_OPTIONAL = ("search_previous", "search_next")
+"""Keys that leave the footer, in this order, when even the short descriptions do not fit (at 80
+columns). They stay bound and listed in the command palette and on the F1 keys screen."""
 HISTORY_COLUMNS = (("run", "Run"), ("status", "Status"), ("when", "Started"), ("time", "Time"), ("message", "Message"))
 NODE_COLUMN = ("node", "Node")
 """Column added after the status column once a run in the history ran on a cluster node, so the
@@ -67,6 +73,7 @@ class ZoomScreen(Screen[None]):
             with Horizontal(classes="head-line"):
                 yield StatusBadge(self.state.status)
                 yield Label(self.agent, id="zoom-title", markup=False)
+                yield Label("", id="zoom-node", markup=False)
                 yield Label("", id="zoom-run", markup=False)
                 yield Label("FOLLOWING", id="zoom-follow")
             yield Label("", id="zoom-subject", markup=False)
@@ -84,7 +91,7 @@ class ZoomScreen(Screen[None]):
                     yield Tree(self.agent, id="subagents")
                 with TabPane("Runs", id="tab-runs"):
                     yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def on_mount(self) -> None:
         self._set_history_columns(with_node=False)
@@ -130,13 +137,15 @@ class ZoomScreen(Screen[None]):
         self._show_run_label()
 
     def _show_run_label(self) -> None:
-        """Show the viewed run's id, followed by ``· node ADDRESS`` when it ran on a cluster node."""
-        if self.run_id is None:
-            self.query_one("#zoom-run", Label).update("no run")
-            return
-        node = self._viewed_node()
-        text = f"run {self.run_id} · node {node}" if node else f"run {self.run_id}"
-        self.query_one("#zoom-run", Label).update(text)
+        """Show the viewed run's id, and ``node ADDRESS`` before it when the run is on a cluster node.
+
+        The node comes first because a narrow terminal cuts the long run id at its end.
+        """
+        node = self._viewed_node() if self.run_id is not None else None
+        node_label = self.query_one("#zoom-node", Label)
+        node_label.update(f"node {sanitize_line(node)} ·" if node else "")
+        node_label.set_class(bool(node), "-on-node")
+        self.query_one("#zoom-run", Label).update(f"run {self.run_id}" if self.run_id else "no run")
 
     def _viewed_node(self) -> str | None:
         """Return the cluster node of the viewed run, or None for a local run.

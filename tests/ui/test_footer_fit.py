@@ -1,6 +1,6 @@
-"""The main screen's footer fits narrow terminals: short descriptions, then fewer keys.
+"""The footers of the main and zoom screens fit narrow terminals: short descriptions, then fewer keys.
 
-Rendered from the recorded three-agent scene with a frozen clock. Each check reads the laid-out
+Rendered from recorded scenes with a frozen clock. Each check reads the laid-out
 footer keys, so the widths FittingFooter computes are checked against Textual's real layout.
 """
 
@@ -15,7 +15,9 @@ from textual.widgets import DataTable
 
 from aipass_tui.ui.app import AipassApp
 from aipass_tui.ui.screens.help import HelpScreen
+from aipass_tui.ui.screens import zoom
 from aipass_tui.ui.screens.main import FOOTER_OPTIONAL, MainScreen
+from aipass_tui.ui.screens.zoom import ZoomScreen
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter, FooterFit
 from tests.ui import scenes
 from tests.ui.conftest import wait_for
@@ -36,9 +38,9 @@ def repo_dir(tmp_path: Path) -> Path:
     return path
 
 
-async def settled_footer(pilot: Pilot) -> FittingFooter:
-    """Wait until the main screen's footer shows its keys, and return it."""
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MainScreen), message="main screen shown")
+async def settled_footer(pilot: Pilot, screen_type: type = MainScreen) -> FittingFooter:
+    """Wait until the footer of a ``screen_type`` screen shows its keys, and return it."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type), message=f"{screen_type.__name__} shown")
     footer = pilot.app.screen.query_one(FittingFooter)
     await wait_for(pilot, lambda: footer.query("FooterKey"), message="footer keys composed")
     await pilot.pause(0.1)
@@ -175,3 +177,39 @@ async def test_remapped_key_still_fits(repo_dir: Path, frozen_clock: float) -> N
         assert str(keys["ctrl+e"].render()).startswith("^e PRs")
         for key, widget in keys.items():
             assert widget.region.right <= palette.region.x, f"{key} runs under the palette key"
+
+
+ZOOM_REQUIRED_KEYS = ("escape", "f", "slash", "n", "s", "x", "ctrl+q", "f1")
+"""Keys the zoom footer shows at 80 columns: back, follow, search, next match, side panel, stop,
+quit and the keys screen."""
+
+
+@pytest.mark.parametrize("width", [80, 90, 120, 140])
+async def test_zoom_footer_keys_fully_visible(repo_dir: Path, frozen_clock: float, width: int) -> None:
+    app = scenes.zoom_scene(repo_dir)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await settled_footer(pilot)
+        await pilot.press("enter")
+        footer = await settled_footer(pilot, ZoomScreen)
+        keys, palette = footer_keys(footer)
+
+        for key in ZOOM_REQUIRED_KEYS:
+            assert key in keys, f"{key} missing from the zoom footer at {width} columns"
+        for key, widget in keys.items():
+            assert footer.region.contains_region(widget.region), f"{key} is cut at {width} columns"
+            assert widget.region.right <= palette.region.x, f"{key} runs under the palette key at {width} columns"
+        assert footer.region.contains_region(palette.region)
+
+
+async def test_zoom_footer_at_80_columns(repo_dir: Path, frozen_clock: float) -> None:
+    app = scenes.zoom_scene(repo_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled_footer(pilot)
+        await pilot.press("enter")
+        footer = await settled_footer(pilot, ZoomScreen)
+        keys, _palette = footer_keys(footer)
+
+        assert footer.fit == FooterFit(compact=True, left_out=frozenset(zoom.FOOTER_OPTIONAL[:1]))
+        assert "N" not in keys
+        assert keys["n"].description == "Next"  # type: ignore[attr-defined]
+        assert keys["s"].description == "Side"  # type: ignore[attr-defined]
