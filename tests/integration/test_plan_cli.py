@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -115,6 +116,8 @@ def test_new_list_show_check(repo: Path) -> None:
     created = cli(repo, "plan", "new", "FPLAN", "Add a login form")
     assert created.returncode == 0, created.stderr
     assert created.stdout.startswith("created .aipass/plans/FPLAN-0001_add-a-login-form.toml (plan FPLAN-0001, template FPLAN)\n")
+    assert ".aipass/plans/FPLAN-0001_add-a-login-form.toml:17:1: goal: placeholder '<Who can do what when" in created.stdout
+    assert "the new plan has 11 problem(s), listed above: fix them before running it" in created.stdout
 
     second = cli(repo, "plan", "new", "bugfix", "Crash on empty input")
     assert second.returncode == 0, second.stderr
@@ -122,21 +125,42 @@ def test_new_list_show_check(repo: Path) -> None:
     listing = cli(repo, "plan", "list")
     assert listing.returncode == 0
     assert listing.stdout.splitlines() == [
-        "BUGFIX-0001  not started  0/2 tasks    Crash on empty input",
-        "FPLAN-0001   not started  0/3 tasks    Add a login form",
+        "BUGFIX-0001  not started  0/2 tasks    Crash on empty input  (11 problem(s): aipass-tui plan check BUGFIX-0001)",
+        "FPLAN-0001   not started  0/3 tasks    Add a login form  (11 problem(s): aipass-tui plan check FPLAN-0001)",
     ]
     records = json.loads(cli(repo, "plan", "list", "--json").stdout)
     assert [r["id"] for r in records] == ["BUGFIX-0001", "FPLAN-0001"]
 
+    # A plan that still contains placeholders can be read, but neither passes the check nor runs.
     shown = cli(repo, "plan", "show", "FPLAN-0001")
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith("FPLAN-0001: Add a login form\nfile: .aipass/plans/FPLAN-0001_add-a-login-form.toml\nstatus: not started\n")
     assert "phase 1/1: Build" in shown.stdout
     assert "[pending] core (alpha)" in shown.stdout
 
-    checked = cli(repo, "plan", "check", ".aipass/plans/FPLAN-0001_add-a-login-form.toml")
+    plan_file = ".aipass/plans/FPLAN-0001_add-a-login-form.toml"
+    untouched = cli(repo, "plan", "check", plan_file)
+    assert untouched.returncode == 2
+    lines = untouched.stdout.splitlines()
+    assert len(lines) == 11
+    assert all(": placeholder '<" in line or "still contains the placeholder" in line for line in lines)
+    assert lines[3] == (
+        f"{plan_file}:54:10: phases[0].tasks[0].title: placeholder '<Implement the feature in the application code>' "
+        "is still in the plan: replace it with one line that says what the task delivers (the subject of its request and pull request)"
+    )
+    assert untouched.stderr == f"aipass-tui: {plan_file}: 11 problem(s)\n"
+
+    rejected = cli(repo, "plan", "run", "FPLAN-0001", "--headless")
+    assert rejected.returncode == 2
+    assert "placeholder '<Implement the feature in the application code>'" in rejected.stderr
+    assert "the plan has 11 problem(s): fix them, then run the command again" in rejected.stderr
+    assert plan_state(repo) == {}
+
+    path = repo / plan_file
+    path.write_text(re.sub(r"<([^<>]+)>", lambda match: re.sub(r"\W+", "_", match.group(1)).strip("_"), path.read_text()))
+    checked = cli(repo, "plan", "check", plan_file)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout == ".aipass/plans/FPLAN-0001_add-a-login-form.toml: OK (1 phase(s), 3 task(s))\n"
+    assert checked.stdout == f"{plan_file}: OK (1 phase(s), 3 task(s))\n"
 
 
 def test_check_prints_every_problem_and_exits_2(repo: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,9 +111,28 @@ async def test_build_plan_with_keyboard_only(repo: Path, orchestrators: list) ->
         editor = app.screen
         await wait_for(pilot, lambda: editor.loaded and editor.checked_text == editor.source.text, message="loaded")
         assert editor.path.name == "FPLAN-0001_login-form.toml"
-        assert editor.problems == []
         outline = editor.query_one(PlanOutline)
         assert outline.has_focus
+
+        # The template's placeholders are problems until each is replaced: F8 jumps to one, and
+        # the keys below select the rest of its line and type it again with "Done" in its place.
+        assert len(editor.problems) == 11
+        assert all("placeholder '<" in problem.message for problem in editor.problems)
+        while editor.problems:
+            count = len(editor.problems)
+            await pilot.press("f8")
+            assert editor.source.has_focus
+            row, column = editor.source.cursor_location
+            line = editor.source.document.get_line(row)
+            assert line[column] == "<", line
+            rest = line[line.index(">", column) + 1:]
+            await pilot.press("shift+end", *"Done", *rest)
+            await settled(pilot, editor)
+            assert len(editor.problems) == count - 1, problem_text(editor)
+        assert "<" not in editor.source.text.split("\ntitle = ", 1)[1]
+        await pilot.press("f3", "home")
+        assert outline.has_focus
+        assert outline.selected == OutlineKey("plan")
 
         # A new phase after "Build", named and given a goal in the form.
         await pilot.press("down", "p")
@@ -418,8 +438,9 @@ async def test_unreadable_plan_and_bad_title(repo: Path, orchestrators: list) ->
 async def test_run_refused_while_plan_has_problems(repo: Path, orchestrators: list) -> None:
     settings = cockpit_config(repo)
     path = create_plan(Paths(repo), settings, "FPLAN", "Needs work").path
-    text = path.read_text(encoding="utf-8").replace('files = ["tests/**"]', 'files = ["../outside/**"]')
-    path.write_text(text, encoding="utf-8")
+    text = path.read_text(encoding="utf-8")
+    filled = re.sub(r"<([^<>]+)>", lambda match: re.sub(r"\W+", " ", match.group(1)).strip(), text)
+    path.write_text(filled.replace('files = ["tests/**"]', 'files = ["../outside/**"]'), encoding="utf-8")
     orchestrator = start_orchestrator(repo, settings, orchestrators)
     app = create_app(repo, settings, orchestrator)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
@@ -428,6 +449,25 @@ async def test_run_refused_while_plan_has_problems(repo: Path, orchestrators: li
         assert "phases[0].tasks[1].files[0]" in str(editor.problems[0])
         await pilot.press("f5")
         await wait_for(pilot, lambda: "fix them first" in toasts(app), message="run refused")
+        assert app.screen is editor
+        assert load_state(Paths(repo), editor.plan_id) is None
+        assert orchestrator.snapshot().requests == []
+
+
+async def test_run_refused_while_placeholders_remain(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    path = create_plan(Paths(repo), settings, "FPLAN", "Untouched").path
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        editor = await open_editor(app, pilot, path)
+        assert len(editor.problems) == 11
+        summary = str(editor.query_one("#problems-summary").render())
+        assert summary.startswith("11 problems")
+        first = str(editor.query_one("#problems", OptionList).get_option_at_index(0).prompt)
+        assert first.startswith(f".aipass/plans/{path.name}:17:1: goal: placeholder '<Who can do what")
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: "the plan has 11 problem(s): fix them first" in toasts(app), message="run refused")
         assert app.screen is editor
         assert load_state(Paths(repo), editor.plan_id) is None
         assert orchestrator.snapshot().requests == []

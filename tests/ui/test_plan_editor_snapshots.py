@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,8 @@ def test_editor_with_problems(snap_compare, repo_dir: Path, frozen_clock: float)
     settings = _settings()
     created = create_plan(Paths(repo_dir), settings, "FPLAN", "Add a login form", date="2026-05-28")
     text = created.path.read_text(encoding="utf-8")
+    # Every placeholder but the selected task's title is filled in, so the list shows both kinds of problem.
+    text = re.sub(r"<([^<>]+)>", lambda match: match.group(0) if match.group(1) == "Add tests for the feature" else match.group(1), text)
     text = text.replace('agent = "codex-b"', 'agent = "ghost"', 1).replace('files = ["tests/**"]', 'files = ["/etc/**"]')
     created.path.write_text(text, encoding="utf-8")
     app = scenes.app_for(repo_dir, settings, scenes.Snapshot(agents={}, requests=[], runs={}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,11 @@ from aipass_tui.core.store import Paths
 
 AGENTS = {"alice": {"kind": "command", "command": ["true"]}, "bob": {"kind": "command", "command": ["true"]}}
 SHIPPED = ["FPLAN", "MPLAN", "bugfix", "refactor"]
+
+
+def fill_placeholders(text: str) -> str:
+    """Replace each ``<...>`` of a rendered template with words a user could have written."""
+    return re.sub(r"<([^<>]+)>", lambda match: re.sub(r"\W+", "_", match.group(1)).strip("_").lower(), text)
 
 
 @pytest.fixture
@@ -39,7 +45,10 @@ def test_shipped_templates_are_found(paths: Paths) -> None:
 def test_templates_render_and_validate(paths: Paths, name: str, agents: dict) -> None:
     settings = Settings(agents=agents)
     created = create_plan(paths, settings, name, 'Fix "quoted" \\ title', date="2026-01-02")
-    assert created.problems == []
+    assert created.problems
+    assert all("placeholder" in problem.message for problem in created.problems)
+    created.path.write_text(fill_placeholders(created.path.read_text()))
+    assert validate(created.path, settings, paths.repo) == []
     data = tomllib.loads(created.path.read_text())
     assert data["title"] == 'Fix "quoted" \\ title'
     text = created.path.read_text()
@@ -73,8 +82,9 @@ def test_template_name_is_case_insensitive(paths: Paths, settings: Settings) -> 
 
 def test_new_plan_without_agents_names_the_problem(paths: Paths) -> None:
     created = create_plan(paths, Settings(), "FPLAN", "No agents yet")
-    assert created.problems
-    assert all("unknown agent 'AGENT-NAME': no agents are configured" in p.message for p in created.problems)
+    agents = [p.message for p in created.problems if "placeholder" not in p.message]
+    assert len(agents) == 3
+    assert all("unknown agent 'AGENT-NAME': no agents are configured" in message for message in agents)
 
 
 def test_repository_template_wins_and_adds_a_type(paths: Paths, settings: Settings) -> None:
@@ -206,4 +216,7 @@ def test_source_checkout_folder_is_last(paths: Paths) -> None:
 def test_rendered_plan_validates_as_text(paths: Paths, settings: Settings) -> None:
     template = list_templates(paths)["mplan"]
     text = render(template.path.read_text(), title="T", plan_id="MPLAN-0009", number=9, agents=list(AGENTS))
-    assert validate(text, settings, paths.repo, filename="draft.toml") == []
+    problems = validate(text, settings, paths.repo, filename="draft.toml")
+    assert problems
+    assert all(str(problem).startswith("draft.toml:") and "placeholder" in problem.message for problem in problems)
+    assert validate(fill_placeholders(text), settings, paths.repo, filename="draft.toml") == []

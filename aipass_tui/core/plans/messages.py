@@ -34,6 +34,18 @@ BLANK_HINTS = {
     "name": "give the phase a short name",
     "prompt": "tell the agent what to change, in which files, and how to check that it is done",
 }
+# Replacement of a placeholder left from a template, keyed by "<owner>.<field>" (see ``owner``).
+PLACEHOLDER_HINTS = {
+    "plan.title": "one line that says what the plan delivers",
+    "plan.goal": "what is true when the plan is done, seen from the user's side",
+    "plan.success_criteria": "a check you can run or try by hand, or remove the item",
+    "phase.name": "a short name for the phase",
+    "phase.goal": "what this phase achieves",
+    "task.title": "one line that says what the task delivers (the subject of its request and pull request)",
+    "task.prompt": "the text it asks for, because the agent receives the prompt word for word",
+    "task.files": "a real file or folder name, so that the glob matches the files this task may change",
+    "task.checks": "the command to run, such as 'pytest -q'",
+}
 
 
 def listing(names: list[str], limit: int = 12) -> str:

@@ -6,9 +6,11 @@ project's ``plans/`` folder shipped in the wheel), and in ``plans/`` of a source
 template's name is its file stem. Its plans are numbered under the stem in capitals, without
 anything but letters and digits (``bugfix.toml`` makes ``BUGFIX-0001``).
 
-Placeholders replaced in a template: ``{title}`` (escaped for a double-quoted TOML string, so
-put it only inside one), ``{date}`` (YYYY-MM-DD), ``{number}`` (``0007``), ``{id}``
+Variables filled in when a plan is written: ``{title}`` (escaped for a double-quoted TOML
+string, so put it only inside one), ``{date}`` (YYYY-MM-DD), ``{number}`` (``0007``), ``{id}``
 (``FPLAN-0007``), ``{agent}`` and ``{agent2}`` (the first and second configured agents).
+The ``<...>`` texts of a template are placeholders for the user to replace: validation reports
+each one still in a plan (see ``placeholders``), so a new plan has problems until the user replaces them.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-import aipass_tui
 from aipass_tui.config import Settings
 from aipass_tui.core import clock
 from aipass_tui.core.plans.errors import PlanError
 from aipass_tui.core.plans.model import PLAN_FILE_RE
+from aipass_tui.core.plans.template_sources import template_dirs
 from aipass_tui.core.plans.validation import Problem, validate
 from aipass_tui.core.store import CorruptStateError, Paths, read_json, write_json
 
@@ -50,16 +52,6 @@ class Template:
 
 def template_prefix(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper())
-
-
-def template_dirs(paths: Paths) -> list[tuple[str, Path]]:
-    """Return the folders searched for templates, in order of precedence."""
-    package = Path(aipass_tui.__file__).resolve().parent
-    dirs = [("repository", paths.plans / "templates"), ("installed", package / "plan_templates")]
-    source_root = package.parent
-    if (source_root / "pyproject.toml").is_file() and (source_root / "plans").is_dir():
-        dirs.append(("source checkout", source_root / "plans"))
-    return dirs
 
 
 def list_templates(paths: Paths) -> dict[str, Template]:
@@ -107,7 +99,7 @@ def toml_escape(text: str) -> str:
 
 
 def render(text: str, *, title: str, plan_id: str, number: int, agents: list[str], date: str | None = None) -> str:
-    """Fill a template's placeholders, leaving other braces (TOML inline tables) alone."""
+    """Fill a template's variables, leaving other braces (TOML inline tables) alone."""
     first = agents[0] if agents else NO_AGENT
     second = agents[1] if len(agents) > 1 else first
     values = {

@@ -33,6 +33,8 @@ class PositionMap:
 
     keys: dict[Loc, Position] = field(default_factory=dict)
     values: dict[Loc, Position] = field(default_factory=dict)
+    ends: dict[Loc, Position] = field(default_factory=dict)
+    """End of each value: the position just after its last character."""
     duplicates: list[tuple[Loc, Position]] = field(default_factory=list)
     end: Position = Position(1, 1)
 
@@ -46,6 +48,14 @@ class PositionMap:
 
     def has(self, loc: Loc) -> bool:
         return tuple(loc) in self.values
+
+    def span(self, loc: Loc) -> tuple[Position, Position] | None:
+        """Return where the value at exactly ``loc`` starts and ends, or None when it was not seen."""
+        loc = tuple(loc)
+        start, end = self.values.get(loc), self.ends.get(loc)
+        if start is None or end is None:
+            return None
+        return start, end
 
 
 def _closest(table: dict[Loc, Position], loc: Loc, default: Position) -> Position:
@@ -219,6 +229,7 @@ class _Scanner:
         else:
             while self.peek() and self.peek() not in ",]}#\n":
                 self.i += 1
+        self.map.ends.setdefault(loc, self.pos())
 
     def array(self, loc: Loc) -> None:
         self.i += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 import shlex
@@ -17,8 +18,9 @@ from aipass_tui.config import Settings
 from aipass_tui.core.plans import globs
 from aipass_tui.core.plans.dependencies import find_cycles
 from aipass_tui.core.plans.errors import PlanError
-from aipass_tui.core.plans.messages import BLANK_HINTS, EXAMPLES, FIELDS, describe, field_of, listing, owner
+from aipass_tui.core.plans.messages import BLANK_HINTS, EXAMPLES, FIELDS, PLACEHOLDER_HINTS, describe, field_of, listing, owner
 from aipass_tui.core.plans.model import TASK_ID_RE, Plan
+from aipass_tui.core.plans.placeholders import find_placeholders, known_placeholders, locate
 from aipass_tui.core.plans.toml_positions import Loc, Position, PositionMap, scan
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,11 @@ def check(
     filename: str | None = None,
     tracked: list[str] | None = None,
 ) -> tuple[Plan | None, list[Problem]]:
-    """Validate a plan, and return the parsed plan (None when it has problems) and the problems."""
+    """Validate a plan, and return the parsed plan and the problems.
+
+    The plan is None when it has problems, except when every problem is a placeholder left
+    from a template: such a plan can be read and shown, but ``load_plan`` still rejects it.
+    """
     if isinstance(path_or_text, Path):
         name = filename or str(path_or_text)
         try:
@@ -138,8 +144,10 @@ class _Checker:
         self.repo = repo
         self.tracked = tracked
         self.problems: list[Problem] = []
+        self.placeholder_count = 0
         self.positions = PositionMap()
         self.folders: set[str] | None = None
+        self.line_starts: list[int] = []
 
     def run(self) -> tuple[Plan | None, list[Problem]]:
         try:
@@ -154,9 +162,11 @@ class _Checker:
         self._check_tasks(tasks)
         self._check_dependencies(tasks)
         self._check_overlaps(tasks)
+        self._check_placeholders(data, tasks)
 
         self.problems.sort(key=lambda p: (p.line, p.column))
-        return (plan if not self.problems else None), self.problems
+        readable = len(self.problems) == self.placeholder_count
+        return (plan if readable else None), self.problems
 
     def add(self, loc: Loc, message: str, *, at_key: bool = False) -> None:
         position = self.positions.key(loc) if at_key else self.positions.value(loc)
@@ -328,6 +338,58 @@ class _Checker:
             except ValueError as exc:
                 self.add(loc, f"{label(loc)}: check {command!r} cannot be split into arguments ({exc}): close the quote or escape it")
 
+    # Placeholders: <...> texts of a template that the user has not replaced yet
+
+    def _check_placeholders(self, data: dict[str, Any], tasks: list[_RawTask]) -> None:
+        known = known_placeholders(self.repo)
+        fields: list[tuple[Loc, Any, str]] = [
+            (("title",), data.get("title"), "plan.title"),
+            (("goal",), data.get("goal"), "plan.goal"),
+        ]
+        fields += _items(("success_criteria",), data.get("success_criteria"), "plan.success_criteria")
+        phases = data.get("phases") if isinstance(data.get("phases"), list) else []
+        for p_index, phase in enumerate(phases):
+            if isinstance(phase, dict):
+                fields += [(("phases", p_index, field), phase.get(field), f"phase.{field}") for field in ("name", "goal")]
+        for task in tasks:
+            fields += [(task.loc + (field,), task.data.get(field), f"task.{field}") for field in ("title", "prompt")]
+            fields += _items(task.loc + ("files",), task.data.get("files"), "task.files")
+            fields += _items(task.loc + ("checks",), task.data.get("checks"), "task.checks")
+        for loc, value, hint in fields:
+            if isinstance(value, str):
+                self._check_placeholder_value(loc, value, hint, known)
+
+    def _check_placeholder_value(self, loc: Loc, value: str, hint: str, known: frozenset[str]) -> None:
+        found = find_placeholders(value, known, glob=hint == "task.files")
+        if not found:
+            return
+        span = self.positions.span(loc)
+        offsets: list[int | None] = [None] * len(found)
+        if span is not None:
+            offsets = locate(self.text, self._offset(span[0]), self._offset(span[1]), found)
+        for placeholder, offset in zip(found, offsets):
+            position = self.positions.value(loc) if offset is None else self._position(offset)
+            if hint == "task.files":
+                problem = f"glob {value!r} still contains the placeholder {placeholder.shown!r}"
+            else:
+                problem = f"placeholder {placeholder.shown!r} is still in the plan"
+            message = f"{label(loc)}: {problem}: replace it with {PLACEHOLDER_HINTS[hint]}"
+            self.problems.append(Problem(self.name, position.line, position.column, message, tuple(loc)))
+            self.placeholder_count += 1
+
+    def _offset(self, position: Position) -> int:
+        return self._line_starts()[position.line - 1] + position.column - 1
+
+    def _position(self, offset: int) -> Position:
+        starts = self._line_starts()
+        line = bisect.bisect_right(starts, offset) - 1
+        return Position(line + 1, offset - starts[line] + 1)
+
+    def _line_starts(self) -> list[int]:
+        if not self.line_starts:
+            self.line_starts = [0] + [index + 1 for index, char in enumerate(self.text) if char == "\n"]
+        return self.line_starts
+
     # Dependencies: unknown tasks, tasks of later phases, cycles
 
     def _check_dependencies(self, tasks: list[_RawTask]) -> None:
@@ -411,6 +473,13 @@ class _Checker:
                 for end in range(1, len(parts) + 1):
                     self.folders.add("/".join(parts[:end]))
         return self.folders
+
+
+def _items(loc: Loc, value: Any, hint: str) -> list[tuple[Loc, Any, str]]:
+    """Return the entries of a list field as (location, value, hint key), or none when it is not a list."""
+    if not isinstance(value, list):
+        return []
+    return [(loc + (index,), item, hint) for index, item in enumerate(value)]
 
 
 class _RawTask:
