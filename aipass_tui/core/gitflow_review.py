@@ -18,20 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from aipass_tui.config import Settings
 from aipass_tui.core import clock
-from aipass_tui.core.diff import display
 from aipass_tui.core.gitflow_git import (
     GitError,
     Identity,
     agent_identity,
     git_version,
     is_ancestor,
-    list_worktrees,
     operation_in_progress,
     rev_parse,
     run_git,
-    status_entries,
     user_identity,
 )
+from aipass_tui.core.gitflow_local import both_sides, branch_paths, changed_paths, local_edits, name_files, target_checkout
 from aipass_tui.core.gitflow_lock import RepoLock
 from aipass_tui.core.pulls import ACTIVE_STATUSES, PullRequest, PullStatus, PullStore, ReviewComment
 from aipass_tui.core.store import Paths, write_json
@@ -150,32 +148,26 @@ def _build_merge(repo: Path, pull: PullRequest, strategy: str, target_old: str, 
     return _Merged(commit=_commit_tree(repo, tree, [target_old, head], message, committer, committer))
 
 
-def _changed_paths(repo: Path, old: str, new: str) -> list[str]:
-    out = run_git(repo, "diff", "--name-only", "-z", "--no-renames", old, new, read_only=True).stdout
-    return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
+def rebase_suggestion(pull: PullRequest, files: list[str], *, conflict: bool = True) -> dict[str, Any]:
+    """Return the request for the agent to rebase its branch onto the target.
 
-
-def _overlap(changed: list[str], local: list[str]) -> list[str]:
-    """Return the local paths the merge would write: equal paths, or one inside the other as a folder."""
-    hits: list[str] = []
-    changed_set = set(changed)
-    for path in local:
-        bare = path.rstrip("/")
-        if bare in changed_set or any(c.startswith(bare + "/") or bare.startswith(c + "/") for c in changed):
-            hits.append(path)
-    return hits
-
-
-def rebase_suggestion(pull: PullRequest, files: list[str]) -> dict[str, Any]:
-    """Return the request for the agent to rebase its branch onto the target and resolve the conflicts."""
-    listed = "\n".join(f"- {name}" for name in files) or "- (git named no files)"
+    With ``conflict``, ``files`` are the files the merge conflicts in. Without it, they are the
+    files changed on both the target and the branch since the branch started.
+    """
+    if conflict:
+        listed = "\n".join(f"- {name}" for name in files) or "- (git named no files)"
+        state = f"no longer merges cleanly into {pull.target}. Conflicting files:\n{listed}"
+        subject = f"Rebase pull request #{pull.id} onto {pull.target} and resolve conflicts"
+    else:
+        listed = "\n".join(f"- {name}" for name in files) or "- (none, so the rebase should apply cleanly)"
+        state = f"is behind {pull.target}. Files changed on both {pull.target} and the branch since it started:\n{listed}"
+        subject = f"Rebase pull request #{pull.id} onto {pull.target}"
     body = (
-        f"Pull request #{pull.id} ({pull.title}) on branch {pull.branch} no longer merges cleanly into "
-        f"{pull.target}. Conflicting files:\n{listed}\n\n"
-        f"Rebase the branch onto {pull.target} (git rebase {pull.target}), resolve the conflicts, "
+        f"Pull request #{pull.id} ({pull.title}) on branch {pull.branch} {state}\n\n"
+        f"Rebase the branch onto {pull.target} (git rebase {pull.target}), resolve any conflicts, "
         f"make sure the result builds and its tests pass, and finish the rebase."
     )
-    return {"agent": pull.agent, "subject": f"Rebase pull request #{pull.id} onto {pull.target} and resolve conflicts", "body": body, "branch": pull.branch}
+    return {"agent": pull.agent, "subject": subject, "body": body, "branch": pull.branch}
 
 
 def merge_pull(repo: Path, paths: Paths, settings: Settings, pull_id: str, *, allow_violations: bool = False, lock_timeout: float = MERGE_LOCK_TIMEOUT) -> dict[str, Any]:
@@ -216,7 +208,7 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
     if target_old is None:
         raise MergeError(f"the target branch {pull.target!r} of pull request {pull.id} does not exist: create it, then merge again")
 
-    checkout = next((e.path for e in list_worktrees(repo) if e.branch == pull.target and not e.prunable), None)
+    checkout = target_checkout(repo, pull.target)
     if checkout is not None:
         operation = operation_in_progress(checkout)
         if operation:
@@ -233,17 +225,11 @@ def _merge_locked(repo: Path, store: PullStore, settings: Settings, pull: PullRe
 
     if merged.commit != target_old:
         if checkout is not None:
-            changed = _changed_paths(repo, target_old, merged.commit)
-            local = [name for _, name in status_entries(checkout, ignored=True)]
-            touched = [display(name) for name in _overlap(changed, local)]
-            if touched:
-                result = _reject(
-                    store,
-                    pull,
-                    f"the merge would change files you have modified or created in {checkout}: {', '.join(touched)}; "
-                    f"commit, stash or move them, then merge again",
-                )
-                result["local_changes"] = touched
+            edits = local_edits(checkout, changed_paths(repo, target_old, merged.commit))
+            if edits is not None:
+                message = f"the merge would change files you have modified or created in {checkout}: {edits.advice()}"
+                result = _reject(store, pull, message)
+                result["local_changes"] = edits.files
                 return result
             proc = run_git(checkout, "merge", "--ff-only", "--quiet", merged.commit, check=False)
             if proc.returncode != 0:
@@ -274,7 +260,7 @@ def _reject(store: PullStore, pull: PullRequest, message: str) -> dict[str, Any]
 def _conflict(store: PullStore, pull: PullRequest, files: list[str]) -> dict[str, Any]:
     pull.status = PullStatus.CONFLICT
     pull.conflict_files = files
-    pull.message = f"merging into {pull.target} conflicts in: {', '.join(files)}; send the agent a request to rebase and resolve"
+    pull.message = f"merging into {pull.target} conflicts in: {name_files(files)}; send the agent a request to rebase and resolve"
     pull.updated_at = clock.now()
     store.save(pull)
     log.warning("pull request %s conflicts with %s in %s", pull.id, pull.target, ", ".join(files))
@@ -400,16 +386,57 @@ def request_changes(ctx: "HandlerContext", pull_id: str, message: str = "") -> d
 
 
 def rebase_request(ctx: "HandlerContext", pull_id: str) -> dict[str, Any]:
-    """Send the agent a request to rebase the branch onto the target and resolve the conflicts."""
+    """Send the agent a request to rebase the branch onto the target and resolve the conflicts.
+
+    Raises MergeError when the user's own uncommitted edits are what stops the merge, because a
+    rebase cannot take in edits that are not committed: the message names those files.
+    """
     store = PullStore(ctx.paths)
     pull = _load_active(store, pull_id, "sent back for a rebase")
-    request = {**rebase_suggestion(pull, pull.conflict_files), "plan_task": pull.plan_task}
+    files, conflict = _files_to_rebase(ctx.paths.repo, pull)
+    if conflict:
+        message = f"rebase requested from {pull.agent} to resolve the conflicts in {name_files(files) or 'files git did not name'}"
+    else:
+        message = f"rebase onto {pull.target} requested from {pull.agent}"
+        if files:
+            message += f" (files changed on both sides: {name_files(files)})"
+    request = {**rebase_suggestion(pull, files, conflict=conflict), "plan_task": pull.plan_task}
     request_id = dispatch_request(ctx, request)
     pull.status = PullStatus.CHANGES_REQUESTED
-    pull.message = f"rebase requested from {pull.agent}"
+    pull.message = message
     pull.updated_at = clock.now()
     store.save(pull)
-    return {"pull": pull.record(), "request": {**request, "id": request_id}}
+    return {"pull": pull.record(), "request": {**request, "id": request_id}, "message": message}
+
+
+def _files_to_rebase(repo: Path, pull: PullRequest) -> tuple[list[str], bool]:
+    """Return the files a rebase of the pull request must deal with, and whether they conflict.
+
+    The conflicts of the last merge come first. Otherwise the merge is built again without
+    touching a checkout: its conflicts, or else the files changed on both sides. Raises
+    MergeError when uncommitted edits in the target's checkout are in the way of the merge.
+    """
+    if pull.conflict_files:
+        return pull.conflict_files, True
+    head = rev_parse(repo, pull.head)
+    target = rev_parse(repo, f"refs/heads/{pull.target}")
+    if head is None or target is None:
+        return [], False
+    if git_version(repo) >= (2, 38):
+        tree, conflicts = _merge_tree(repo, target, head)
+        if tree is None:
+            return conflicts, True
+        written = changed_paths(repo, target, tree)
+    else:
+        written = branch_paths(repo, target, head)
+    checkout = target_checkout(repo, pull.target)
+    edits = local_edits(checkout, written) if checkout is not None else None
+    if edits is not None:
+        raise MergeError(
+            f"pull request {pull.id} is stopped by your own uncommitted edits in {edits.checkout}, not by a conflict, "
+            f"and a rebase by {pull.agent} cannot take in edits that are not committed: {edits.advice()}"
+        )
+    return both_sides(repo, target, head), False
 
 
 def dispatch_request(ctx: "HandlerContext", request: dict[str, Any]) -> str | None:
