@@ -4,15 +4,21 @@ Screens take their ``BINDINGS`` from here, the command palette lists the actions
 screen from here, the help screen prints this table, and ``settings.ui.keys`` remaps keys by
 binding id (Textual keymaps). An id may appear in several scopes when it means the same thing
 there (``back``, ``stop``), so one remapping changes it everywhere.
+
+A widget with keys of its own names its scope in ``BINDING_SCOPE``. ``FocusedWidgetCommands``
+lists that scope's actions in the palette while the widget or one of its children has the focus.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterable
 
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.keys import format_key
+from textual.widget import Widget
 
 APP = "app"
 MAIN = "main"
@@ -292,3 +298,35 @@ def help_rows(keymap: dict[str, str]) -> Iterable[tuple[str, str, str, str]]:
     """Yield ``(scope title, keys, description, binding id)`` for every action, in registry order."""
     for action in ACTIONS:
         yield SCOPE_TITLES[action.scope], display_keys(effective_keys(action, keymap)), action.help, action.id
+
+
+class FocusedWidgetCommands(Provider):
+    """Command palette provider of the focused widget's actions.
+
+    It walks from the focused widget up to its screen and lists the palette actions of each
+    ``BINDING_SCOPE`` on the way. The screen's own scope is left out, because the app lists it.
+    Each action runs on the widget that declared its scope, as its key would.
+    """
+
+    def _commands(self) -> list[tuple[CockpitAction, Widget]]:
+        commands: list[tuple[CockpitAction, Widget]] = []
+        seen: set[str] = set()
+        node = self.focused
+        while isinstance(node, Widget) and node is not self.screen:
+            scope = getattr(node, "BINDING_SCOPE", None)
+            if scope and scope not in seen:
+                seen.add(scope)
+                commands += [(action, node) for action in actions(scope) if action.palette]
+            node = node.parent
+        return commands
+
+    async def discover(self) -> Hits:
+        for action, widget in self._commands():
+            yield DiscoveryHit(action.description, partial(widget.run_action, action.action), help=action.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action, widget in self._commands():
+            score = matcher.match(action.description)
+            if score > 0:
+                yield Hit(score, matcher.highlight(action.description), partial(widget.run_action, action.action), help=action.help)

@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList, Select, SelectionList
 
 from aipass_tui.core.plans import create_plan, load_state
 from aipass_tui.core.store import Paths
+from aipass_tui.ui import bindings
 from aipass_tui.ui.app import create_app
 from aipass_tui.ui.screens.confirm import ConfirmScreen
 from aipass_tui.ui.screens.main import MainScreen
@@ -454,7 +456,7 @@ async def test_run_refused_while_plan_has_problems(repo: Path, orchestrators: li
         assert orchestrator.snapshot().requests == []
 
 
-async def test_run_refused_while_placeholders_remain(repo: Path, orchestrators: list) -> None:
+async def test_run_rejected_with_placeholders(repo: Path, orchestrators: list) -> None:
     settings = cockpit_config(repo)
     path = create_plan(Paths(repo), settings, "FPLAN", "Untouched").path
     orchestrator = start_orchestrator(repo, settings, orchestrators)
@@ -471,3 +473,48 @@ async def test_run_refused_while_placeholders_remain(repo: Path, orchestrators: 
         assert app.screen is editor
         assert load_state(Paths(repo), editor.plan_id) is None
         assert orchestrator.snapshot().requests == []
+
+
+async def test_palette_runs_outline_actions(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    path = write_plan(repo, TWO_PHASES)
+    app = create_app(repo, settings, start_orchestrator(repo, settings, orchestrators))
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_editor(app, pilot, path)
+        outline = editor.query_one(PlanOutline)
+        outline.focus()
+        await pilot.press("down", "down")  # task "left"
+        assert outline.selected == OutlineKey("task", 0, 0)
+
+        # With the outline focused, the palette lists each of its actions with its description.
+        await pilot.press("ctrl+p")
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        commands = palette.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0, message="palette lists commands")
+        listed = "\n".join(str(commands.get_option_at_index(index).prompt) for index in range(commands.option_count))
+        for action in bindings.actions(bindings.PLAN_OUTLINE):
+            assert action.description in listed, action.id
+            assert action.help in listed, action.id
+
+        # Choosing one runs it on the outline's selection, as its key would.
+        await pilot.press(*"Duplicate")
+        await wait_for(pilot, lambda: "Duplicate" in str(commands.get_option_at_index(0).prompt), message="palette finds Duplicate")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is editor, message="palette closed")
+        await settled(pilot, editor)
+        tasks = [[entry.id for entry in phase.tasks] for phase in editor._current_document().outline()]
+        assert tasks == [["left", "left-copy", "right"], ["join"]]
+        assert outline.selected == OutlineKey("task", 0, 1)
+        assert outline.has_focus
+
+        # With the source focused, the outline's actions are not offered.
+        await pilot.press("f4")
+        assert editor.source.has_focus
+        await pilot.press("ctrl+p")
+        commands = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0, message="palette lists commands")
+        listed = "\n".join(str(commands.get_option_at_index(index).prompt) for index in range(commands.option_count))
+        assert "Duplicate" not in listed
+        assert "Save" in listed
+        await pilot.press("escape")

@@ -5,8 +5,11 @@ Each action is one edit of the TOML document and one step of the undo history.
 
 from __future__ import annotations
 
+from typing import Callable, ClassVar
+
 from textual import on
 from textual.app import ComposeResult
+from textual.command import Provider
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
@@ -45,6 +48,9 @@ class NameDialog(ModalScreen[str | None]):
 
 class OutlineActionsMixin:
     """The outline's actions, for ``PlanEditorScreen``, which provides ``_edit`` and the refresh methods."""
+
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {bindings.FocusedWidgetCommands}
+    """Command palette providers added on the editor screen: the outline's actions while it has the focus."""
 
     def _default_agent(self, document: PlanDocument, key: OutlineKey) -> str:
         """Return the agent for a new task: the selected task's, else the first configured one."""

@@ -1,7 +1,8 @@
 """The plan editor's outline: the plan, its phases and their tasks, as a tree.
 
 The keys that change the structure (add, rename, delete, duplicate, move) are bound here, so
-they act only while the outline has the focus. The editor screen carries out each action.
+they act only while the outline has the focus, and the command palette lists them then. The
+editor screen carries out each action.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PlanOutline(Tree[OutlineKey]):
     """Phases and tasks of the plan being edited; a ``!`` marks an entry with a problem."""
 
     BINDINGS = bindings.bindings(bindings.PLAN_OUTLINE)
+    BINDING_SCOPE = bindings.PLAN_OUTLINE
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("Plan", data=PLAN, id=id)
