@@ -42,8 +42,11 @@ async def settled_footer(pilot: Pilot, screen_type: type = MainScreen) -> Fittin
     """Wait until the footer of a ``screen_type`` screen shows its keys, and return it."""
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type), message=f"{screen_type.__name__} shown")
     footer = pilot.app.screen.query_one(FittingFooter)
-    await wait_for(pilot, lambda: footer.query("FooterKey"), message="footer keys composed")
     await pilot.pause(0.1)
+    # The footer composes its keys again whenever the bindings change (focus moves, for one),
+    # so wait until the keys it shows now have been laid out.
+    await wait_for(pilot, lambda: footer.query("FooterKey") and all(key.region.width for key in footer.query("FooterKey")),
+                   message="footer keys laid out")
     return footer
 
 

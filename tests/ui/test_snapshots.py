@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import textual.constants
 from textual.pilot import Pilot
 
 from aipass_tui.ui.widgets.transcript_view import TranscriptView
@@ -18,6 +19,16 @@ def repo_dir(tmp_path: Path) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
     return path
+
+
+@pytest.fixture(autouse=True)
+def true_color_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render in true colour whatever TERM the tests run under, so snapshots match on every machine.
+
+    Textual passes ``textual.constants.COLOR_SYSTEM`` (``TEXTUAL_COLOR_SYSTEM``) to the app's
+    console, and with 16 colours some widgets restyle themselves (tests/ui/test_standard_colors.py).
+    """
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
 
 
 async def _settle(pilot: Pilot) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import textual.constants
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label
 
@@ -30,6 +31,16 @@ def repo_dir(tmp_path: Path) -> Path:
     path = tmp_path / "repo"
     path.mkdir()
     return path
+
+
+@pytest.fixture(autouse=True)
+def true_color_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render in true colour whatever TERM the tests run under, so snapshots match on every machine.
+
+    Textual passes ``textual.constants.COLOR_SYSTEM`` (``TEXTUAL_COLOR_SYSTEM``) to the app's
+    console, and with 16 colours some widgets restyle themselves (tests/ui/test_standard_colors.py).
+    """
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
 
 
 def history_runs(current_node: str | None, earlier_node: str | None) -> list[RunRecord]:

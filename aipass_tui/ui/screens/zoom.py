@@ -18,6 +18,7 @@ from aipass_tui.core.models import AgentState, RunRecord, SubAgent, TodoItem
 from aipass_tui.ui import bindings, describe
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.status_badge import StatusBadge
 from aipass_tui.ui.widgets.transcript_view import TranscriptView
@@ -94,6 +95,7 @@ class ZoomScreen(Screen[None]):
         yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
         self._set_history_columns(with_node=False)
         self.query_one("#subagents", Tree).root.expand()
         self._arrange_side()

@@ -22,6 +22,8 @@ from textual.widgets import Footer
 # from the private module that defines it.
 from textual.widgets._footer import FooterKey
 
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
+
 # Cell widths of one key in each style, taken from the DEFAULT_CSS of Footer and FooterKey in
 # Textual 8.2.8. Tests check them against the laid-out footer at several terminal widths.
 FULL_KEY_EXTRA = 3
@@ -48,6 +50,14 @@ class FittingFooter(Footer):
     binding ids that may leave the footer, in the order they leave.
     """
 
+    DEFAULT_CSS = """
+    FittingFooter.-standard-colors FooterKey .footer-key--key {
+        color: $footer-description-foreground;
+    }
+    """
+    """With 16 colours the accent-coloured key letters lose their contrast on the footer, so
+    they take the description colour and keep only their bold style."""
+
     def __init__(self, short: Mapping[str, str], optional: Sequence[str] = (), **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.short = dict(short)
@@ -68,6 +78,9 @@ class FittingFooter(Footer):
                 if self.fit.compact and binding_id in self.short:
                     widget.description = self.short[binding_id]
             yield widget
+
+    def on_mount(self) -> None:
+        mark_standard_colors(self)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.choose_fit(self.shown_bindings(), event.size.width) != self.fit:

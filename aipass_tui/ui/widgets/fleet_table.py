@@ -10,6 +10,7 @@ from aipass_tui.core.models import AgentStatus
 from aipass_tui.ui import describe
 from aipass_tui.ui.model import CockpitModel
 from aipass_tui.ui.text import format_bytes, format_cost, format_count, format_duration, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 
 COLUMNS = (
     ("agent", "Agent"),
@@ -41,7 +42,9 @@ class FleetTable(DataTable[Text]):
 
     DEFAULT_CSS = """
     FleetTable { height: 1fr; }
+    FleetTable.-standard-colors > .datatable--cursor { color: $background; }
     """
+    """With 16 colours the cursor row becomes bright white on cyan, so its text takes the background colour."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
@@ -50,6 +53,7 @@ class FleetTable(DataTable[Text]):
         self._reselect: str | None = None
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
         for key, label in self._columns:
             self.add_column(label, key=key)
 
