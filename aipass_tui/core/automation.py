@@ -170,6 +170,7 @@ class AutomationHub:
         self._remove_write_listener = store.add_write_listener(self._own_write)
         self.watcher.start()
         self.watches.watch_inbox(lambda _path: self.orchestrator.wake())
+        self.orchestrator.inbox_watched = True
         self.watches.watch_plans(lambda change: self._jobs.put(lambda: self._plan_changed(change)))
         self.watches.watch_state(lambda change: self._jobs.put(lambda: self.state_listeners.call(change)))
         self.orchestrator.subscribe(self._receive)
@@ -206,6 +207,7 @@ class AutomationHub:
                 return
             self._closed = True
         self.orchestrator.unsubscribe(self._receive)
+        self.orchestrator.inbox_watched = False
         if self._remove_write_listener is not None:
             self._remove_write_listener()
             self._remove_write_listener = None

@@ -36,6 +36,8 @@ class LiveRun:
     stderr_read: int = 0
     dirty: bool = False
     last_checkpoint: float = 0.0
+    events_pending: bool = False
+    events_flushed_at: float = 0.0
     quiet_since: float = 0.0
     next_read_at: float = 0.0
     kill_at: float | None = None
@@ -78,6 +80,8 @@ class LiveRun:
             events.extend(self.parser.feed(data))
             if newline >= 0:
                 self.record.stdout_offset = start + newline + 1
+            if len(data) < READ_CHUNK:
+                break  # a short read means the run has written nothing more yet
         while True:
             data = runner.read(self.handle, "stderr", READ_CHUNK)
             if not data:
@@ -115,13 +119,25 @@ class LiveRun:
             lines.append(json.dumps(_bounded(event), ensure_ascii=False, default=str))
         if self.events_file is not None:
             self.events_file.write("\n".join(lines) + "\n")
+            self.events_pending = True
         self.record.last_output_at = clock.now()
         self.dirty = True
+
+    def flush_events(self, now: float) -> None:
+        """Write the buffered events to events.jsonl, for readers that follow the file.
+
+        The file may then run ahead of run.json's ``events_size``: a resume cuts it back to
+        that size and reads the output again from the checkpointed offsets.
+        """
+        if self.events_file is not None:
+            self.events_file.flush()
+        self.events_pending = False
+        self.events_flushed_at = now
 
     def checkpoint(self, fsync: bool = True) -> None:
         """Write run.json with offsets and summary that match events.jsonl exactly."""
         if self.events_file is not None:
-            self.events_file.flush()
+            self.flush_events(clock.now())
             self.record.events_size = self.events_file.tell()
         write_json(self.run_dir / "run.json", self.record, fsync=fsync)
         self.dirty = False

@@ -138,6 +138,14 @@ class Request(BaseModel):
     updated_at: float | None = None
     seq: int = 0
 
+    def detached_copy(self) -> "Request":
+        """Return a copy that later changes to this request do not reach (its lists are copied)."""
+        return self.model_copy(update={
+            "duplicate_senders": list(self.duplicate_senders),
+            "duplicate_ids": list(self.duplicate_ids),
+            "runs": list(self.runs),
+        })
+
     def same_work(self, agent: str, subject: str, body: str) -> bool:
         """Tell whether another request with these fields would do the same work."""
         return self.agent == agent and self.subject == subject and self.body == body
@@ -180,6 +188,15 @@ class RunSummary(BaseModel):
     retry_count: int = 0
     event_count: int = 0
     raw_lines: int = 0
+
+    def detached_copy(self) -> "RunSummary":
+        """Return a copy that later events do not reach, cheaper than a deep copy."""
+        return self.model_copy(update={
+            "errors": list(self.errors),
+            "error_kinds": list(self.error_kinds),
+            "todo": [item.model_copy() for item in self.todo],
+            "subagents": {key: sub.model_copy() for key, sub in self.subagents.items()},
+        })
 
     def apply(self, event: Event) -> None:
         """Fold one event into the summary."""
@@ -297,6 +314,10 @@ class RunRecord(StateModel):
     summary: RunSummary = Field(default_factory=RunSummary)
     session_id: str | None = None
 
+    def detached_copy(self) -> "RunRecord":
+        """Return a copy that later changes to this record do not reach, cheaper than a deep copy."""
+        return self.model_copy(update={"argv": list(self.argv), "summary": self.summary.detached_copy()})
+
 
 class AgentState(StateModel):
     """Current activity of an agent; stored in ``state/agents/<name>/local.json``."""
@@ -326,6 +347,16 @@ class AgentState(StateModel):
     last_run_status: RunStatus | None = None
     last_run_message: str | None = None
     updated_at: float | None = None
+
+    def detached_copy(self) -> "AgentState":
+        """Return a copy that later changes to this state do not reach, cheaper than a deep copy.
+
+        Every field is immutable except the two lists, whose items are copied one level down.
+        """
+        return self.model_copy(update={
+            "todo": [item.model_copy() for item in self.todo],
+            "subagents": [sub.model_copy() for sub in self.subagents],
+        })
 
 
 class OrchestratorState(StateModel):

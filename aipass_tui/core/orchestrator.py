@@ -72,9 +72,13 @@ log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.05
 STATE_FLUSH_SECONDS = 0.25  # orchestrator.json: at most 4 writes per second
-AGENT_REFRESH_SECONDS = 0.25  # agent states and their notices, unless a run starts or ends
-AGENT_FLUSH_SECONDS = 1.0  # local.json of a busy agent
-CHECKPOINT_SECONDS = 1.0  # run.json of a busy run
+AGENT_REFRESH_SECONDS = 1.0  # agent states and their notices, unless a run starts or ends
+AGENT_FLUSH_SECONDS = 1.0  # local.json of an agent whose status, request or run changed
+AGENT_QUIET_FLUSH_SECONDS = 5.0  # local.json of an agent whose output, tokens or usage changed
+CHECKPOINT_SECONDS = 30.0  # run.json of a busy run (a checkpoint only shortens a resume)
+EVENTS_FLUSH_SECONDS = 0.5  # events.jsonl of a busy run, which the zoom screen follows
+BUSY_READ_SECONDS = 0.2  # output of a run that is writing
+INBOX_POLL_SECONDS = 1.0  # inbox scan when a file watcher reports new requests
 RECENT_EVENTS = 400
 RECENT_FINISHED_RUNS = 200
 # orchestrator.json is rewritten on every start and finish, so finished requests beyond these
@@ -132,9 +136,9 @@ class Orchestrator(RecoveryMixin):
         self._dirty_agents: set[str] = set()
         self._pending_agent_writes: set[str] = set()  # agents whose local.json is out of date
         self._last_state_flush = 0.0
-        self._last_agent_flush = 0.0
-        self._start_tokens = 1.0
-        self._last_token_time = clock.now()
+        self._agent_written: dict[str, tuple[tuple[Any, ...], float]] = {}  # what each local.json shows, and when
+        self._last_agent_check = 0.0
+        self._next_start_at = 0.0  # the earliest time the next run may start (start_rate)
         self._holding: str | None = None
         self._hold_tracker: Any = None
         self._stop_event = threading.Event()
@@ -157,6 +161,11 @@ class Orchestrator(RecoveryMixin):
         self._open_work: dict[tuple[str, str, str], str] = {}
         self._seen_duplicates: dict[str, str] = {}
         self._housekeeping_due = False
+        self.inbox_watched = False
+        """Set while a file watcher calls wake() for new inbox files; the inbox is then scanned on
+        a wake and once a second instead of at every tick."""
+        self._inbox_poked = True
+        self._last_inbox_scan = 0.0
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -271,7 +280,8 @@ class Orchestrator(RecoveryMixin):
             self._wake.clear()
 
     def wake(self) -> None:
-        """Run the next tick now (called by the inbox watcher)."""
+        """Run the next tick now and scan the inbox in it (called by the inbox watcher)."""
+        self._inbox_poked = True
         self._wake.set()
 
     def run_forever(self, until_idle: bool = False) -> int:
@@ -329,7 +339,7 @@ class Orchestrator(RecoveryMixin):
                 live.close(live.runner)
             self._live.clear()
             try:
-                self.flush(force=True)
+                self.flush(force=True, every_agent=True)
             except StateWriteError as exc:
                 log.error("final state write failed: %s", exc)
         self._publish()
@@ -404,8 +414,12 @@ class Orchestrator(RecoveryMixin):
         if self._housekeeping_due:
             self._housekeeping()
         now = clock.now()
-        with self._mutex:
-            self._ingest_inbox()
+        if self._inbox_poked or not self.inbox_watched or now - self._last_inbox_scan >= INBOX_POLL_SECONDS:
+            # Cleared before the scan: a file written during it wakes the next tick.
+            self._inbox_poked = False
+            self._last_inbox_scan = now
+            with self._mutex:
+                self._ingest_inbox()
         # New requests reach the cockpit before this tick spends time starting runs.
         self._publish()
         with self._mutex:
@@ -528,7 +542,7 @@ class Orchestrator(RecoveryMixin):
         request.updated_at = clock.now()
         self._dirty_state = True
         self._dirty_agents.add(request.agent)
-        self._notices.append(RequestChanged(request.model_copy(deep=True)))
+        self._notices.append(RequestChanged(request.detached_copy()))
 
     def _request(self, request_id: str) -> Request:
         request = self._state.requests.get(request_id)
@@ -622,13 +636,15 @@ class Orchestrator(RecoveryMixin):
 
     def snapshot(self) -> Snapshot:
         with self._mutex:
-            runs = {rid: live.record.model_copy(deep=True) for rid, live in self._live.items()}
+            # The cockpit asks for this once a second, under the lock the tick needs, so it uses
+            # the models' own copies (every list and nested model copied) over generic deep copies.
+            runs = {rid: live.record.detached_copy() for rid, live in self._live.items()}
             for rid, record in self._finished.items():
-                runs.setdefault(rid, record.model_copy(deep=True))
+                runs.setdefault(rid, record.detached_copy())
             metrics = self._sampler.latest() if self._sampler is not None and hasattr(self._sampler, "latest") else None
             return Snapshot(
-                agents={name: state.model_copy(deep=True) for name, state in self._agents.items()},
-                requests=sorted((r.model_copy(deep=True) for r in self._state.requests.values()), key=lambda r: r.seq),
+                agents={name: state.detached_copy() for name, state in self._agents.items()},
+                requests=sorted((r.detached_copy() for r in self._state.requests.values()), key=lambda r: r.seq),
                 runs=runs,
                 holding=self._holding,
                 metrics=metrics,
@@ -766,10 +782,11 @@ class Orchestrator(RecoveryMixin):
 
     def _start_runs(self, now: float) -> None:
         limits = self.settings.limits
-        # A token bucket: bursts up to one tick's worth of starts, never more than start_rate per second.
-        capacity = max(1.0, limits.start_rate * TICK_SECONDS)
-        self._start_tokens = min(capacity, self._start_tokens + (now - self._last_token_time) * limits.start_rate)
-        self._last_token_time = now
+        # Each start books the next slot 1/start_rate after its own, so starts keep the rate
+        # even when ticks fall between slots. Slots missed by up to a tick (or by a tick's worth
+        # of starts at high rates) are caught up, so idle time banks no larger burst than that.
+        interval = 1.0 / limits.start_rate
+        slack = max((limits.start_rate * TICK_SECONDS - 1.0) * interval, TICK_SECONDS)
         busy = {live.record.agent for live in self._live.values()}
         # An agent whose last run is still being committed and checked must not start the next one.
         busy |= {future.run_record.agent for future in self._pending_finish if not future.done()}  # type: ignore[attr-defined]
@@ -792,10 +809,10 @@ class Orchestrator(RecoveryMixin):
                 # The local CPU hold does not apply to runs that execute on cluster nodes.
                 self._set_waiting(request, RequestStatus.HELD, f"holding new starts: {self._holding}")
                 continue
-            if self._start_tokens < 1.0:
+            if now < self._next_start_at:
                 self._set_waiting(request, RequestStatus.QUEUED, None)
                 continue
-            self._start_tokens -= 1.0
+            self._next_start_at = max(self._next_start_at, now - slack) + interval
             try:
                 self._start_run(request)
             except Exception as exc:  # a bug or an unexpected OS error must not retry every tick
@@ -985,7 +1002,7 @@ class Orchestrator(RecoveryMixin):
             events = live.pump(live.runner)
             if events:
                 live.quiet_since = now
-                live.next_read_at = 0.0
+                live.next_read_at = now + BUSY_READ_SECONDS
                 self._on_events(live, events)
             elif now - live.quiet_since > QUIET_AFTER_SECONDS:
                 live.next_read_at = now + IDLE_READ_SECONDS
@@ -993,6 +1010,8 @@ class Orchestrator(RecoveryMixin):
                 # A periodic checkpoint only speeds up a resume, so it needs no fsync: a lost
                 # one makes the next orchestrator re-read a little more output.
                 self._checkpoint(live, fsync=False)
+            elif live.events_pending and now - live.events_flushed_at >= EVENTS_FLUSH_SECONDS:
+                live.flush_events(now)
 
     def _on_events(self, live: LiveRun, events: list[Event]) -> None:
         record = live.record
@@ -1235,7 +1254,7 @@ class Orchestrator(RecoveryMixin):
             if agent is None:
                 continue
             self._fill_agent(agent, live_by_agent.get(name), queued_counts.get(name, 0), metrics)
-            self._notices.append(AgentChanged(agent.model_copy(deep=True)))
+            self._notices.append(AgentChanged(agent.detached_copy()))
         self._pending_agent_writes |= self._dirty_agents
         self._dirty_agents = set()
 
@@ -1296,8 +1315,11 @@ class Orchestrator(RecoveryMixin):
 
     # ----------------------------------------------------------------- persistence
 
-    def flush(self, force: bool = False) -> None:
-        """Write orchestrator.json and changed local.json files (coalesced unless ``force``)."""
+    def flush(self, force: bool = False, every_agent: bool = False) -> None:
+        """Write orchestrator.json and changed local.json files (coalesced unless ``force``).
+
+        ``every_agent`` writes each out-of-date local.json now, as on close.
+        """
         now = clock.now()
         if self._dirty_state and (force or now - self._last_state_flush >= STATE_FLUSH_SECONDS):
             if len(self._state.requests) > ARCHIVE_ABOVE_FINISHED:
@@ -1311,21 +1333,34 @@ class Orchestrator(RecoveryMixin):
                     self._move_consumed()
             except StateWriteError as exc:
                 self._write_failed(exc)
+        # Each write replaces a file, which costs the file system far more than the JSON costs
+        # to build, so a busy agent's output and numbers are written every few seconds and a
+        # change of what it does within a second.
         pending = self._pending_agent_writes
-        if pending and (force or now - self._last_agent_flush >= AGENT_FLUSH_SECONDS):
-            for name in list(pending):
-                agent = self._agents.get(name)
-                if agent is None:
-                    pending.discard(name)
-                    continue
-                try:
-                    # A view of the agent, rebuilt from runs after a crash, so no fsync is needed.
-                    write_json(self.paths.agent_state(name), agent, fsync=False)
-                    pending.discard(name)
-                except StateWriteError as exc:
-                    self._write_failed(exc)
-                    break
-            self._last_agent_flush = now
+        if not pending or not (force or now - self._last_agent_check >= AGENT_REFRESH_SECONDS):
+            return
+        self._last_agent_check = now
+        for name in list(pending):
+            agent = self._agents.get(name)
+            if agent is None:
+                pending.discard(name)
+                continue
+            activity = _agent_activity(agent)
+            shown, written_at = self._agent_written.get(name, ((), 0.0))
+            changed = activity != shown
+            # A forced flush (a run started or ended) writes the agents whose activity changed;
+            # the others keep their own pace, so that their writes stay spread over time.
+            interval = AGENT_FLUSH_SECONDS if changed else AGENT_QUIET_FLUSH_SECONDS
+            if now - written_at < interval and not (force and changed) and not every_agent:
+                continue
+            try:
+                # A view of the agent, rebuilt from runs after a crash, so no fsync is needed.
+                write_json(self.paths.agent_state(name), agent, fsync=False)
+            except StateWriteError as exc:
+                self._write_failed(exc)
+                break
+            pending.discard(name)
+            self._agent_written[name] = (activity, now)
 
     def _archive_finished(self) -> None:
         """Move the oldest finished requests and their runs from orchestrator.json to history files.
@@ -1517,6 +1552,16 @@ def _repo_changed(cwd: Path, base: str | None) -> bool | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, env=env, capture_output=True, text=True)
         return head.stdout.strip() != base
     return False
+
+
+def _agent_activity(agent: AgentState) -> tuple[Any, ...]:
+    """Return what an agent is doing, as opposed to how far it got (output, tokens, usage)."""
+    return (
+        agent.status, agent.request, agent.subject, agent.run, agent.pid, agent.queued, agent.branch,
+        agent.worktree, agent.node, agent.last_run_status, agent.last_run_message,
+        tuple((item.text, item.status) for item in agent.todo),
+        tuple((sub.id, sub.status) for sub in agent.subagents),
+    )
 
 
 def _default_workspace(repo: Path, paths: Paths, settings: Settings) -> Workspace:

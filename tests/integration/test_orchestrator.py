@@ -456,3 +456,21 @@ def test_old_finished_requests_move_to_history(repo: Path, orchestrators: list, 
     assert len(archived_runs) == len(history)
     second = start(repo, orchestrators)
     assert {r.id for r in second.snapshot().requests} == set(state["requests"]), "archived requests stay archived"
+
+
+def test_starts_keep_the_start_rate(repo: Path, orchestrators: list) -> None:
+    agents = "\n".join(
+        f'[agents.a{n}]\nkind = "command"\ncommand = ["sleep", "30"]\nisolation = "shared"\n' for n in range(12)
+    )
+    write_config(repo, "[limits]\nstart_rate = 10\nmax_parallel = 20\n\n" + agents)
+    orchestrator = start(repo, orchestrators)
+    for n in range(12):
+        orchestrator.dispatch(f"a{n}", "wait")
+    wait_until(lambda: len(orchestrator.live_pids()) == 12, timeout=30, message="12 runs started")
+    starts = sorted(run.started_at for run in orchestrator.snapshot().runs.values() if run.started_at)
+    assert len(starts) == 12
+    # However the ticks fall, k further starts take at least about k/10 s: at most two runs
+    # (the catch-up for a late tick) come early.
+    for first in range(len(starts)):
+        for last in range(first + 1, len(starts)):
+            assert last - first <= (starts[last] - starts[first]) * 10 + 2, (first, last, starts)
