@@ -134,8 +134,8 @@ async def test_card_shows_node_of_cluster_run(repo_dir: Path, frozen_clock: floa
         await wait_for(pilot, lambda: app.screen.query(AgentCard), message="cards laid out")
         await pilot.pause()
         cards = {card.agent: card for card in app.screen.query(AgentCard)}
-        running = str(cards["agent-0"].render()).splitlines()
-        idle = str(cards["agent-1"].render()).splitlines()
+        running = [cards["agent-0"].render_line(row).text.rstrip() for row in range(3)]
+        idle = [cards["agent-1"].render_line(row).text.rstrip() for row in range(3)]
 
         assert running[2].endswith("· node 127.0.0.2")
         assert "node" not in idle[2]

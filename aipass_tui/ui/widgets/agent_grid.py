@@ -71,17 +71,16 @@ class AgentGrid(VerticalScroll):
         self.mode: Mode | None = None
         self.columns = 1
         self._names: list[str] = []
+        self._by_agent: dict[str, AgentPane | AgentCard] = {}
 
     def items(self) -> list[Widget]:
         """Return the panes or cards in agent order."""
         return [child for child in self.children if isinstance(child, (AgentPane, AgentCard))]
 
     def item(self, agent: str) -> AgentPane | AgentCard | None:
-        prefix = "pane" if self.mode == "panes" else "card"
-        try:
-            return self.query_one(f"#{prefix}-{agent}", (AgentPane, AgentCard))  # type: ignore[arg-type]
-        except Exception:
-            return None
+        """Return the agent's pane or card (a dictionary lookup: the cockpit asks for every agent
+        on each update, where a DOM query would walk all of them)."""
+        return self._by_agent.get(agent)
 
     def pane_agents(self) -> list[str]:
         return list(self._names) if self.mode == "panes" else []
@@ -94,6 +93,7 @@ class AgentGrid(VerticalScroll):
         replaced = False
         if mode != self.mode or names != self._names:
             focused_agent = getattr(self.screen.focused, "agent", None)
+            self._by_agent = {}
             await self.remove_children()
             if not names:
                 widgets: list[Widget] = [Static(NO_AGENTS, classes="no-agents", markup=False)]
@@ -102,6 +102,7 @@ class AgentGrid(VerticalScroll):
             else:
                 widgets = [AgentCard(model.agents[name].state, model.agents[name].last_line) for name in names]
             await self.mount_all(widgets)
+            self._by_agent = {widget.agent: widget for widget in widgets if isinstance(widget, (AgentPane, AgentCard))}
             self.mode = mode
             self._names = names
             replaced = True

@@ -44,7 +44,11 @@ class StatusBar(Horizontal):
         self.set_class(bool(model.holding), "-holding")
         if (text, cpu_summary) == self._shown:
             return
+        previous_cpu = self._shown[1]
         self._shown = (text, cpu_summary)
-        # The counts label takes the free width, so new text never needs a layout pass.
+        # The counts label takes the free width, so new text never needs a layout pass. The CPU
+        # label is as wide as its text, so only a change of length needs one (a layout pass
+        # redraws the whole screen).
         self.query_one(".bar-counts", Label).update(text, layout=False)
-        self.query_one(".bar-cpu", Label).update(cpu_summary)
+        if cpu_summary != previous_cpu:
+            self.query_one(".bar-cpu", Label).update(cpu_summary, layout=len(cpu_summary) != len(previous_cpu))
