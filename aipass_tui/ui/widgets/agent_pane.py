@@ -78,6 +78,8 @@ class AgentPane(Vertical, can_focus=True):
         """``time.monotonic()`` of the last output written, to space out flushes."""
         self.border_title = state.name
         self.border_subtitle = meta_line(state)
+        # Set before mounting: a class changed on a mounted pane restyles it and its children.
+        self.add_class(describe.status_class(state.status))
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-head"):
@@ -100,7 +102,7 @@ class AgentPane(Vertical, can_focus=True):
         if not self.is_mounted:
             return
         status_class = describe.status_class(state.status)
-        if force or not self.has_class(status_class):
+        if not self.has_class(status_class):
             self.remove_class(*describe.STATUS_CLASSES)
             self.add_class(status_class)
         self.query_one(StatusBadge).show_status(state.status)
