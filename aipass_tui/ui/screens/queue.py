@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING, cast
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from aipass_tui.core import clock
 from aipass_tui.core.models import Request, RequestStatus
 from aipass_tui.ui import bindings, describe
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
@@ -29,6 +31,11 @@ COLUMNS = (
     ("age", "Age"),
 )
 WAITING = (RequestStatus.QUEUED, RequestStatus.HELD)
+FOOTER_SHORT = {"priority_up": "Pri +", "priority_down": "Pri −", "dispatch": "New"}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones."""
+FOOTER_OPTIONAL = ("dispatch",)
+"""Keys that leave the footer, in this order, when even the short descriptions do not fit (at 80
+columns). They stay bound and listed in the command palette and on the F1 keys screen."""
 
 
 class QueueScreen(Screen[None]):
@@ -49,9 +56,10 @@ class QueueScreen(Screen[None]):
         yield Label("", id="queue-title")
         yield DataTable(id="requests", cursor_type="row", zebra_stripes=True)
         yield Static("", id="request-detail", markup=False)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
