@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import textual.constants
 from textual.pilot import Pilot
 
 from aipass_tui.core.plans import TaskState, TaskStatus, create_plan
@@ -16,6 +17,16 @@ from aipass_tui.ui.screens.plan_editor import PlanEditorScreen
 from aipass_tui.ui.screens.plan_run import PlanRunScreen
 from tests.ui import scenes
 from tests.ui.conftest import wait_for
+
+
+@pytest.fixture(autouse=True)
+def true_color_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render in true colour whatever TERM the tests run under, so snapshots match on every machine.
+
+    With 16 colours the footer and some tables restyle themselves (tests/ui/test_standard_colors.py).
+    """
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
+
 
 SIZE = (80, 24)
 PLAN = '''\

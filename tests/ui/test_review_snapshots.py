@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import textual.constants
 from textual.pilot import Pilot
 
 from aipass_tui.config import Settings
@@ -16,6 +17,15 @@ from aipass_tui.ui.widgets.file_list import FileList
 from tests.ui.conftest import wait_for
 from tests.ui.scenes import T0
 from tests.ui.test_review_support import frozen_review_app, review_scene
+
+
+@pytest.fixture(autouse=True)
+def true_color_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render in true colour whatever TERM the tests run under, so snapshots match on every machine.
+
+    With 16 colours the footer and some tables restyle themselves (tests/ui/test_standard_colors.py).
+    """
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,13 @@ from textual.app import ComposeResult
 from aipass_tui.ui import bindings
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 
 from aipass_tui.core import clock
 from aipass_tui.core.automation import AutomationHub
 from aipass_tui.core.watch import AutomationEvent, RuleStatus
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 SCOPE = "automation"
 REFRESH_SECONDS = 1.0
@@ -70,7 +71,7 @@ class AutomationScreen(Screen[None]):
         yield DataTable(id="rules", cursor_type="row", zebra_stripes=True)
         yield Label("Recent automation events", id="events-title")
         yield DataTable(id="events", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FittingFooter({})
 
     def on_mount(self) -> None:
         rules = self.query_one("#rules", DataTable)

@@ -14,12 +14,13 @@ from textual import work
 from textual.app import ComposeResult
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Log
+from textual.widgets import DataTable, Label, Log
 
 from aipass_tui.core.pulls import CheckResult, PullRequest
 from aipass_tui.ui import bindings
 from aipass_tui.ui.screens.review import FAILED_CHECKS, checks_label
 from aipass_tui.ui.text import sanitize, shorten
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
@@ -84,7 +85,7 @@ class ChecksScreen(Screen[None]):
         yield Label(f"Checks of #{self.pull.id} {shorten(self.pull.title, 60)} · {checks_label(self.pull).plain}", id="checks-title", markup=False)
         yield DataTable(id="checks", cursor_type="row")
         yield Log(id="check-output", max_lines=MAX_LOG_LINES, auto_scroll=False)
-        yield Footer()
+        yield FittingFooter({})
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

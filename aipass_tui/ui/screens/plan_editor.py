@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Label, OptionList, Static, TextArea, Tree
+from textual.widgets import Label, OptionList, Static, TextArea, Tree
 from textual.widgets.option_list import Option
 
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
@@ -36,6 +36,7 @@ from aipass_tui.ui.plan_document import PlanDocument, StructureError, parse, tex
 from aipass_tui.ui.screens.plan_editor_file import POLL_SECONDS, PlanFileMixin, Signature
 from aipass_tui.ui.screens.plan_editor_outline import OutlineActionsMixin
 from aipass_tui.ui.source import RecordedSource
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.plan_outline import OutlineKey, PlanOutline
 from aipass_tui.ui.widgets.task_form import TaskForm
 
@@ -50,6 +51,19 @@ WIDE = 120
 """From this many columns the form and the TOML source are shown side by side."""
 OUTLINE_FIELDS = ("title", "name", "agent")
 """Fields that the outline shows (the plan's title, a phase's name, a task's agent)."""
+FOOTER_SHORT = {
+    "plan_next_problem": "Problem", "plan_add_task": "Task", "plan_add_phase": "Phase", "plan_duplicate": "Copy",
+    "plan_move_up": "Up", "plan_move_down": "Down",
+}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones."""
+FOOTER_OPTIONAL = (
+    "plan_progress", "plan_open", "plan_outline", "plan_toggle_view", "plan_next_problem",
+    "plan_duplicate", "plan_move_up", "plan_move_down", "plan_rename",
+)
+"""Keys that leave the footer, in this order, when even the short descriptions do not fit. At 80
+columns the footer keeps save, run, back, quit and the keys screen, and add task, add phase and
+delete while the outline has the focus. Keys left out stay bound and listed in the command
+palette and on the F1 keys screen."""
 T = TypeVar("T")
 
 
@@ -148,7 +162,7 @@ class PlanEditorScreen(PlanFileMixin, OutlineActionsMixin, Screen[None]):
         with Vertical(id="problems-panel"):
             yield Static("", id="problems-summary", markup=False)
             yield OptionList(id="problems", compact=True)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def on_mount(self) -> None:
         if toml_highlighting():

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, ProgressBar, Static
+from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from aipass_tui.config import Settings
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
@@ -30,6 +30,7 @@ from aipass_tui.ui import bindings
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.source import RecordedSource
 from aipass_tui.ui.text import sanitize_line, shorten
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COLUMNS = (("task", "Task"), ("phase", "Ph"), ("agent", "Agent"), ("status", "Status"), ("pull", "Pull request"), ("tries", "Try"))
+FOOTER_SHORT = {"plan_retry_task": "Retry", "plan_skip_task": "Skip", "plan_abort": "Abort"}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones (80 columns)."""
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ class PlanRunScreen(Screen[None]):
         yield Vertical(id="phase-bars")
         yield DataTable(id="plan-tasks", cursor_type="row", zebra_stripes=True)
         yield Static("", id="task-detail", markup=False)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

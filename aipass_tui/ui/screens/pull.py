@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from aipass_tui.core.diff import DiffError, PullDiff
@@ -32,6 +32,7 @@ from aipass_tui.ui.screens.pull_actions import PullActions, viewed_paths
 from aipass_tui.ui.screens.review import checks_label
 from aipass_tui.ui.text import sanitize_line, shorten
 from aipass_tui.ui.widgets.diff_view import DiffView
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.file_list import FileList, file_label
 
 if TYPE_CHECKING:
@@ -42,6 +43,15 @@ log = logging.getLogger(__name__)
 SPLIT_MIN_WIDTH = 160
 """Terminal columns from which the diff opens side by side (the split key overrides it)."""
 _ACTIVE_ONLY = {"approve", "merge", "request_changes", "close_pull", "rebase_request"}
+FOOTER_SHORT = {
+    "next_file": "File", "next_hunk": "Hunk", "request_changes": "Changes", "rebase_request": "Rebase", "full_file": "Whole",
+}
+"""Footer descriptions, by binding id, for terminals too narrow for the full ones."""
+FOOTER_OPTIONAL = ("split", "next_file", "approve", "checks", "viewed", "close_pull", "comment")
+"""Keys that leave the footer, in this order, when even the short descriptions do not fit. At 80
+columns the footer keeps back, next hunk, merge, request changes, quit and the keys screen, plus
+rebase request on a conflict and whole file on a large file. Keys left out stay bound and listed
+in the command palette and on the F1 keys screen."""
 
 
 class PatchLoaded(Message):
@@ -104,7 +114,7 @@ class PullScreen(PullActions, Screen[None]):
                 yield Static("", id="file-head", markup=False)
                 yield DiffView(id="diff")
                 yield Static("", id="line-comments", markup=False)
-        yield Footer()
+        yield FittingFooter(FOOTER_SHORT, FOOTER_OPTIONAL)
 
     def on_mount(self) -> None:
         self.diff_view.split = self.effective_split()

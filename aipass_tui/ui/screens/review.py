@@ -17,7 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import DataTable, Label, Static
 from textual.worker import get_current_worker
 
 from aipass_tui.core import clock
@@ -27,6 +27,7 @@ from aipass_tui.core.store import Paths
 from aipass_tui.ui import bindings
 from aipass_tui.ui.source import RecordedSource
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
@@ -213,7 +214,7 @@ class ReviewScreen(PullCommands, Screen[None]):
         yield Label("Pull requests", id="review-title")
         yield DataTable(id="pulls", cursor_type="row", zebra_stripes=True)
         yield Static("", id="pull-detail", markup=False)
-        yield Footer()
+        yield FittingFooter({})
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
