@@ -353,7 +353,8 @@ class PullScreen(PullActions, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "rebase_request":
-            # Shown only where it helps; a merge stopped by your own changes offers it in its dialog.
+            # Shown only on a conflict. A merge stopped by the user's uncommitted edits needs those
+            # edits committed or stashed first, and the core rejects a rebase request until then.
             return self.pull.status == PullStatus.CONFLICT
         if action == "load_full":
             return self._summary_only()

@@ -10,15 +10,56 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from rich.text import Text
+
 from aipass_tui.core.pulls import ACTIVE_STATUSES, PullRequest
 from aipass_tui.ui.diff_rows import CommentTarget
 from aipass_tui.ui.screens.review import PullCommands
 from aipass_tui.ui.text import sanitize_line, shorten
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from aipass_tui.ui.app import AipassApp
     from aipass_tui.ui.widgets.diff_view import DiffView
     from aipass_tui.ui.widgets.file_list import FileList
+
+
+LISTED_FILES = 12
+"""File names a merge dialog lists at most before it counts the rest."""
+DIALOG_WIDTH = 64
+"""Columns of a ConfirmScreen dialog, border and padding included (``.dialog`` in confirm.tcss)."""
+DIALOG_ROWS = 8
+"""Rows of a ConfirmScreen dialog besides its message text: border, title, the message's margins
+and the buttons (confirm.tcss)."""
+
+
+def listed_files(names: list[str], rows: int = LISTED_FILES + 1) -> str:
+    """Return one indented line per file name, in at most ``rows`` lines.
+
+    At most ``LISTED_FILES`` names are listed, and at least one. When some are left out, the
+    last line counts them.
+    """
+    if len(names) <= min(rows, LISTED_FILES):
+        listed = names
+    else:
+        listed = names[: max(1, min(rows - 1, LISTED_FILES))]
+    lines = [f"  {name}" for name in listed]
+    if len(listed) < len(names):
+        lines.append(f"  … and {len(names) - len(listed)} more")
+    return "\n".join(lines)
+
+
+def files_message(app: "App[Any]", before: str, names: list[str], after: str) -> str:
+    """Join ``before``, the list of ``names`` and ``after`` into a dialog message that fits the terminal.
+
+    The list gets the rows that the wrapped text leaves free, so the dialog's buttons stay on
+    screen however many files there are, unless the text alone is taller than the terminal.
+    """
+    width = max(1, min(DIALOG_WIDTH, app.size.width) - 4)
+    text_rows = len(Text(before).wrap(app.console, width)) + 1 + len(Text(after).wrap(app.console, width))
+    rows = app.size.height - DIALOG_ROWS - text_rows
+    return f"{before}\n{listed_files(names, rows)}\n\n{after}"
 
 
 def viewed_paths(pull: PullRequest) -> set[str]:
@@ -79,9 +120,9 @@ class PullActions(PullCommands):
 
         pull = self.pull
         if pull.violations:
-            listed = "\n".join(f"  {path}" for path in pull.violations[:12]) + ("\n  …" if len(pull.violations) > 12 else "")
             title = f"Merge #{pull.id} with files outside its plan task?"
-            message = f"{len(pull.violations)} changed files are outside the files the plan gave this task:\n{listed}\n\nMerge into {pull.target} anyway?"
+            before = f"{len(pull.violations)} changed files are outside the files the plan gave this task:"
+            message = files_message(self.app, before, pull.violations, f"Merge into {pull.target} anyway?")
             label = "Merge anyway"
         else:
             title = f"Approve and merge #{pull.id}?"
@@ -90,41 +131,64 @@ class PullActions(PullCommands):
 
         def merge(confirmed: bool | None) -> None:
             if confirmed:
-                args = {"pull_id": pull.id, "allow_violations": bool(pull.violations)}
-                self.call_pull_command("Merge", "pr.merge", args, self._after_merge)
+                self._merge()
 
         self.app.push_screen(ConfirmScreen(title, message, label), merge)
 
-    def _after_merge(self, result: dict[str, Any]) -> None:
-        from aipass_tui.ui.screens.confirm import ConfirmScreen
+    def _merge(self) -> None:
+        """Send the merge command, which the user confirmed in a dialog that named any files outside the plan task."""
+        args = {"pull_id": self.pull.id, "allow_violations": bool(self.pull.violations)}
+        self.call_pull_command("Merge", "pr.merge", args, self._after_merge)
 
+    def _after_merge(self, result: dict[str, Any]) -> None:
         self._after_command(result)
         if result.get("merged"):
             self.notify(result.get("message", "merged"), title=f"Merged #{self.pull.id}")
             return
-        files = list(result.get("conflicts") or result.get("local_changes") or [])
         message = str(result.get("message") or "the merge did not happen")
-        if not files or self.pull.status not in ACTIVE_STATUSES:
-            self.notify(message, title=f"#{self.pull.id} not merged", severity="error", timeout=12)
-            return
-        conflict = result.get("reason") == "conflict"
-        listed = "\n".join(f"  {name}" for name in files[:12]) + ("\n  …" if len(files) > 12 else "")
-        pull = self.pull
-        if conflict:
-            title = f"#{pull.id} not merged: conflict"
-            text = f"{message}\n\nConflicting files:\n{listed}\n\nSend {pull.agent} a request to rebase {pull.branch} onto {pull.target} and resolve them?"
+        conflicts = list(result.get("conflicts") or [])
+        local_changes = list(result.get("local_changes") or [])
+        if self.pull.status in ACTIVE_STATUSES and result.get("reason") == "conflict" and conflicts:
+            self._offer_rebase(message, conflicts)
+        elif self.pull.status in ACTIVE_STATUSES and local_changes:
+            self._offer_merge_again(message, local_changes)
         else:
-            title = f"#{pull.id} not merged: your changes"
-            text = (
-                f"{message}\n\nFiles you changed that the merge would overwrite:\n{listed}\n\n"
-                f"Once your changes are committed, {pull.agent} may need to rebase {pull.branch} onto {pull.target}. Send that request now?"
-            )
+            self.notify(message, title=f"#{self.pull.id} not merged", severity="error", timeout=12)
+
+    def _offer_rebase(self, message: str, conflicts: list[str]) -> None:
+        """Show the conflicting files and offer to send the agent a rebase request."""
+        from aipass_tui.ui.screens.confirm import ConfirmScreen
+
+        pull = self.pull
+        title = f"#{pull.id} not merged: conflict"
+        question = f"Send {pull.agent} a request to rebase {pull.branch} onto {pull.target} and resolve them?"
+        text = files_message(self.app, f"{message}\n\nConflicting files:", conflicts, question)
 
         def send(confirmed: bool | None) -> None:
             if confirmed:
                 self.action_rebase_request()
 
         self.app.push_screen(ConfirmScreen(title, text, "Send rebase request"), send)
+
+    def _offer_merge_again(self, message: str, files: list[str]) -> None:
+        """Show the user's files that stopped the merge and offer to merge again.
+
+        The core's message names the steps (commit or stash them, or move away files that git
+        ignores). A rebase request is not offered, because the agent cannot take in edits that
+        were never committed and ``pr.rebase-request`` rejects it while they are in the way.
+        """
+        from aipass_tui.ui.screens.confirm import ConfirmScreen
+
+        pull = self.pull
+        title = f"#{pull.id} not merged: your uncommitted edits"
+        before = f"{message}\n\nFiles in your checkout that the merge would overwrite:"
+        text = files_message(self.app, before, files, f"Your files and {pull.target} were left as they were.")
+
+        def merge_again(confirmed: bool | None) -> None:
+            if confirmed:
+                self._merge()
+
+        self.app.push_screen(ConfirmScreen(title, text, "Merge again"), merge_again)
 
     def action_request_changes(self) -> None:
         from aipass_tui.ui.screens.comment import CommentScreen
