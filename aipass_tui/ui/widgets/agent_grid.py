@@ -78,8 +78,10 @@ class AgentGrid(VerticalScroll):
         return [child for child in self.children if isinstance(child, (AgentPane, AgentCard))]
 
     def item(self, agent: str) -> AgentPane | AgentCard | None:
-        """Return the agent's pane or card (a dictionary lookup: the cockpit asks for every agent
-        on each update, where a DOM query would walk all of them)."""
+        """Return the agent's pane or card from a dictionary.
+
+        Each update looks up every agent, and a DOM query would walk all the widgets each time.
+        """
         return self._by_agent.get(agent)
 
     def pane_agents(self) -> list[str]:
