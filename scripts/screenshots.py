@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,13 @@ from typing import Awaitable, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# The screenshots show the cockpit in true colour whatever terminal runs this script. Textual
+# picks 16 colours when TERM has no -256color and COLORTERM is unset (Textual 8.2.8, Rich 15.0.0),
+# and the cockpit then restyles some widgets for them. An app reads COLORTERM when it is built.
+# TEXTUAL_COLOR_SYSTEM, read when textual is imported, would override COLORTERM, so it is removed.
+os.environ["COLORTERM"] = "truecolor"
+os.environ.pop("TEXTUAL_COLOR_SYSTEM", None)
 
 from aipass_tui.config import load_settings  # noqa: E402
 from aipass_tui.core import clock  # noqa: E402
@@ -159,6 +167,11 @@ async def render(source: RecordedSource, when: float, target: Path, steps: Step 
     clock.freeze(when)
     try:
         app = create_app(source.repo, source.settings, source, frozen=True, low_bandwidth=False)
+        if app.console.color_system != "truecolor":
+            raise SystemExit(
+                f"screenshots: the cockpit picked the {app.console.color_system} colour system although COLORTERM is "
+                "truecolor, so the screenshots would not show its true colours"
+            )
         async with app.run_test(size=SIZE) as pilot:
             await pilot.pause(0.2)
             if steps is not None:
