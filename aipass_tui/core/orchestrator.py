@@ -1301,6 +1301,14 @@ class Orchestrator(RecoveryMixin):
             if last is not None:
                 agent.last_run_status = last.status
                 agent.last_run_message = last.message
+                # The final numbers come from the finished run: the last refresh while it ran
+                # may be up to a second older than its last events.
+                summary = last.summary
+                agent.input_tokens = summary.input_tokens
+                agent.output_tokens = summary.output_tokens
+                agent.cost_usd = summary.cost_usd
+                agent.last_message = summary.last_message
+                agent.last_line = summary.last_line
         if live is not None and metrics is not None and agent.name in getattr(metrics, "agents", {}):
             cpu, rss = metrics.agents[agent.name]
             agent.cpu_percent, agent.rss_bytes = cpu, rss

@@ -57,6 +57,18 @@ def test_ok_session_succeeds_with_tokens(fleet: Orchestrator, agent: str) -> Non
     if agent == "claude":
         assert run.summary.cost_usd > 0
         assert run.session_id and f"--session-id" in run.argv
+    # The agent's numbers are the finished run's final ones, in the cockpit and in local.json.
+    summary = run.summary
+    final = (summary.input_tokens, summary.output_tokens, summary.cost_usd)
+    state = fleet.snapshot().agents[agent]
+    assert (state.input_tokens, state.output_tokens, state.cost_usd) == final
+    local = fleet.paths.agent_state(agent)
+
+    def written() -> bool:
+        data = json.loads(local.read_text())
+        return (data["input_tokens"], data["output_tokens"], data["cost_usd"]) == final
+
+    wait_until(written, timeout=10, message="final tokens in local.json")
 
 
 @pytest.mark.parametrize(
