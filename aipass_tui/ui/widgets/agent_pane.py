@@ -32,6 +32,37 @@ class PaneLog(Log):
 
     virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.following = True
+        """Whether new output scrolls into view; the mouse wheel turns it off and on."""
+
+    def add_lines(self, lines: list[str]) -> None:
+        """Append ``lines`` and, while following, keep the last one in view.
+
+        Log scrolls only when it was at the end before the write, which it judges from its
+        laid-out size; a pane written before its first layout looked scrolled up from then on.
+        The scroll waits for the next refresh, when the size is known.
+        """
+        self.write_lines(lines, scroll_end=False)
+        self.keep_end()
+
+    def keep_end(self) -> None:
+        if self.following:
+            self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)
+
+    def on_mouse_scroll_up(self) -> None:
+        self.following = False
+
+    def on_mouse_scroll_down(self) -> None:
+        self.call_after_refresh(self._follow_at_end)
+
+    def _follow_at_end(self) -> None:
+        self.following = self.is_vertical_scroll_end
+
+    def on_resize(self) -> None:
+        self.keep_end()
+
 
 class AgentPane(Vertical, can_focus=True):
     """One agent in the pane grid.
@@ -86,7 +117,7 @@ class AgentPane(Vertical, can_focus=True):
             yield StatusBadge(self._agent_state.status)
             yield Label("", classes="pane-subject", markup=False)
         yield Label("", classes="pane-stats", markup=False)
-        log = PaneLog(max_lines=self._scrollback, auto_scroll=True)
+        log = PaneLog(max_lines=self._scrollback, auto_scroll=False)
         log.can_focus = False
         yield log
 
@@ -118,11 +149,9 @@ class AgentPane(Vertical, can_focus=True):
 
     def write_output(self, clear: bool, lines: list[str]) -> None:
         """Write one batch of output lines; ``clear`` first empties the log."""
-        log = self.query_one(Log)
+        log = self.query_one(PaneLog)
         if clear:
             log.clear()
+            log.following = True
         if lines:
-            log.write_lines(lines)
-        if clear:
-            # A refill may happen before the log has its size; scroll once it is laid out.
-            log.call_after_refresh(log.scroll_end, animate=False)
+            log.add_lines(lines)
