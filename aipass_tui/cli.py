@@ -486,8 +486,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_OK
     args.repo = str(repo)
     code = cmd_cockpit(args)
-    print(f"reopen the demo with: aipass-tui --repo {repo}", file=sys.stderr)
+    print(f"reopen the demo with: {_program()} --repo {repo}", file=sys.stderr)
     return code
+
+
+def _program() -> str:
+    """Return how this command was started, so a printed command line works as typed.
+
+    The README's install leaves ``aipass-tui`` in the virtualenv, off PATH, so a bare
+    ``aipass-tui`` would not be found.
+    """
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if started is not None and started.name == "aipass-tui":
+        return str(started)
+    return f"{sys.executable} -m aipass_tui"
 
 
 # ------------------------------------------------------------------------- parser

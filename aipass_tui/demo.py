@@ -63,7 +63,6 @@ def create_demo_repo(path: Path | None = None) -> Path:
 
 
 def _config_text() -> str:
-    script = Path(__file__).parent / "demo_agents" / "scripted_agent.py"
     lines = [
         "# Demo configuration: the agents are scripted programs, not AI models.",
         "",
@@ -75,7 +74,9 @@ def _config_text() -> str:
         'merge_strategy = "merge"',
     ]
     for role in ROLES:
-        argv = [sys.executable, str(script), role, "{prompt}"]
+        # The module, not its file path: reinstalling the package (pip install -e) moves the file,
+        # and a demo repository made before must keep working.
+        argv = [sys.executable, "-m", "aipass_tui.demo_agents.scripted_agent", role, "{prompt}"]
         lines += [
             "",
             f"[agents.{role}]",
