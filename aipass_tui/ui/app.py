@@ -39,6 +39,7 @@ SNAPSHOT_SECONDS = 1.0
 CLUSTER_SECONDS = 5.0
 """How often the cockpit asks the Ray cluster for its nodes, when an agent runs there."""
 SEVERITY = {"info": "information", "warning": "warning", "error": "error"}
+REPLACED_SYSTEM_COMMANDS = frozenset({"Quit", "Keys"})
 T = TypeVar("T")
 
 
@@ -424,7 +425,11 @@ class AipassApp(App[str]):
     # Command palette -------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own Quit exits at once, without asking whether to leave the agents running,
+        # and its Keys panel duplicates F1; the cockpit's Quit and Keys replace both.
+        for command in super().get_system_commands(screen):
+            if command.title not in REPLACED_SYSTEM_COMMANDS:
+                yield command
         scope = getattr(screen, "BINDING_SCOPE", None) or _scope_of(screen)
         for action in bindings.ACTIONS:
             if not action.palette or action.scope not in (scope, bindings.APP):

@@ -9,7 +9,7 @@ from textual.widgets import DataTable, Input, Log, Static
 
 from aipass_tui.core.models import AgentStatus, RequestStatus, RunStatus
 from aipass_tui.ui.app import create_app
-from aipass_tui.ui.screens.confirm import AgentPickerScreen, ConfirmScreen
+from aipass_tui.ui.screens.confirm import AgentPickerScreen, ConfirmScreen, QuitScreen
 from aipass_tui.ui.screens.dispatch import DispatchScreen
 from aipass_tui.ui.screens.main import MainScreen
 from aipass_tui.ui.screens.queue import QueueScreen
@@ -364,3 +364,21 @@ async def test_no_agents_says_how_to_add_one(repo: Path, orchestrators: list) ->
         assert isinstance(app.screen, DispatchScreen)
         await pilot.press("ctrl+s")
         assert "choose an agent" in str(app.screen.query_one("#error", Static).render())
+
+
+async def test_palette_quit_asks_about_running_agents(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+    async with app.run_test(size=SIZE) as pilot:
+        orchestrator.dispatch("alpha", "lines=200 delay=0.1 say=long")
+        await wait_for(pilot, lambda: status_of(app, "alpha") == AgentStatus.RUNNING, message="alpha running")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Quit")
+        commands = app.screen.query_one(CommandList)
+        await wait_for(pilot, lambda: commands.option_count > 0, message="palette finds Quit")
+        titles = [str(commands.get_option_at_index(i).prompt).splitlines()[0] for i in range(commands.option_count)]
+        assert sum(1 for title in titles if title.strip() == "Quit") == 1, titles
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), message="the quit question")
+        assert app.is_running
