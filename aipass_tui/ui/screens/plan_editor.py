@@ -11,12 +11,14 @@ side lives in ``plan_editor_file`` and the outline's actions in ``plan_editor_ou
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
+from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -27,6 +29,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Label, OptionList, Static, TextArea, Tree
 from textual.widgets.option_list import Option
+from textual.widgets.text_area import TextAreaTheme
 
 from aipass_tui.core.handlers import HandlerContext, HandlerError, run_handler
 from aipass_tui.core.plans import Problem, plan_id_for, validate
@@ -36,6 +39,7 @@ from aipass_tui.ui.plan_document import PlanDocument, StructureError, parse, tex
 from aipass_tui.ui.screens.plan_editor_file import POLL_SECONDS, PlanFileMixin, Signature
 from aipass_tui.ui.screens.plan_editor_outline import OutlineActionsMixin
 from aipass_tui.ui.source import RecordedSource
+from aipass_tui.ui.widgets.color_mode import uses_standard_colors
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.plan_outline import OutlineKey, PlanOutline
 from aipass_tui.ui.widgets.task_form import TaskForm
@@ -78,6 +82,39 @@ def toml_highlighting() -> bool:
     if not found:
         log.warning("the plan editor shows TOML without highlighting: install textual[syntax] (tree-sitter, tree-sitter-toml)")
     return found
+
+
+SOURCE_THEME = "monokai"
+"""The TextArea theme of the TOML source (``TextArea.code_editor``'s default)."""
+STANDARD_SOURCE_THEME = "aipass-monokai-16"
+
+
+@functools.cache
+def standard_colors_theme() -> TextAreaTheme:
+    """Return the source's Monokai theme adjusted for terminals with 16 colours.
+
+    Converted to 16 colours, Monokai's comment colour (#75715e) and its cursor line and selection
+    backgrounds all become bright black (colour 8). Bright black is hard to read on black, and grey
+    text, line numbers and keywords are hard to read on it. Here comments take the gutter's grey
+    (colour 7), the cursor line has no background and a bold white line number, and a selection
+    or matched bracket is drawn in reverse video. The syntax colours stay on top of a selection,
+    and reverse video keeps each colour pair's contrast, which is readable on black.
+    """
+    monokai = TextAreaTheme.get_builtin_theme(SOURCE_THEME)
+    assert monokai is not None, f"Textual has no built-in {SOURCE_THEME} TextArea theme"
+    base = monokai.base_style or Style()
+    gutter = monokai.gutter_style or Style()
+    syntax_styles = dict(monokai.syntax_styles)
+    syntax_styles["comment"] = Style(color=gutter.color, italic=True)
+    return dataclasses.replace(
+        monokai,
+        name=STANDARD_SOURCE_THEME,
+        cursor_line_style=Style(),
+        cursor_line_gutter_style=Style(color=base.color, bgcolor=base.bgcolor, bold=True),
+        selection_style=Style(reverse=True),
+        bracket_matching_style=Style(reverse=True, bold=True),
+        syntax_styles=syntax_styles,
+    )
 
 
 class PlanChecked(Message):
@@ -158,7 +195,7 @@ class PlanEditorScreen(PlanFileMixin, OutlineActionsMixin, Screen[None]):
         with Horizontal(id="editor-body"):
             yield PlanOutline(id="outline")
             yield TaskForm(id="form")
-            yield TextArea.code_editor("", id="source", tab_behavior="focus", soft_wrap=False)
+            yield TextArea.code_editor("", id="source", theme=SOURCE_THEME, tab_behavior="focus", soft_wrap=False)
         with Vertical(id="problems-panel"):
             yield Static("", id="problems-summary", markup=False)
             yield OptionList(id="problems", compact=True)
@@ -167,6 +204,9 @@ class PlanEditorScreen(PlanFileMixin, OutlineActionsMixin, Screen[None]):
     def on_mount(self) -> None:
         if toml_highlighting():
             self.source.language = "toml"
+        if uses_standard_colors(self.app):
+            self.source.register_theme(standard_colors_theme())
+            self.source.theme = STANDARD_SOURCE_THEME
         self.query_one(TaskForm).show_message("Loading the plan…")
         self._update_title()
         self._arrange()

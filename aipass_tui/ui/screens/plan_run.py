@@ -30,6 +30,7 @@ from aipass_tui.ui import bindings
 from aipass_tui.ui.model import Changes
 from aipass_tui.ui.source import RecordedSource
 from aipass_tui.ui.text import sanitize_line, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
@@ -235,6 +236,7 @@ class PlanRunScreen(Screen[None]):
         yield FittingFooter(FOOTER_SHORT)
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)

@@ -27,6 +27,7 @@ from aipass_tui.core.store import Paths
 from aipass_tui.ui import bindings
 from aipass_tui.ui.source import RecordedSource
 from aipass_tui.ui.text import format_duration, sanitize_line, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors, uses_standard_colors
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
@@ -46,6 +47,15 @@ STATUS_STYLES = {
     PullStatus.CLOSED: "dim",
     PullStatus.CONFLICT: "bold red",
 }
+STANDARD_STYLES = {
+    "red": "#ff5555",
+    "bold red": "bold #ff5555",
+    "magenta": "#ff55ff",
+    "yellow": "#ffff55",
+}
+"""Styles of the list's words on terminals with 16 colours. Textual's ANSI theme (8.2.8) turns red and
+magenta into colour 5 (dark magenta), which is hard to read on black in many terminal palettes.
+The hex values are the VGA bright red, magenta and yellow, which convert to colours 9, 13 and 11."""
 COLUMNS = (
     ("id", "#"),
     ("agent", "Agent"),
@@ -76,18 +86,23 @@ def announce_pulls(app: App[Any], records: list[dict[str, Any]]) -> None:
 # Labels ------------------------------------------------------------------------------------------
 
 
-def checks_label(pull: PullRequest) -> Text:
+def list_style(style: str, standard_colors: bool) -> str:
+    """Return ``style``, or its replacement from ``STANDARD_STYLES`` on a terminal with 16 colours."""
+    return STANDARD_STYLES.get(style, style) if standard_colors else style
+
+
+def checks_label(pull: PullRequest, standard_colors: bool = False) -> Text:
     """Return ``passed``, ``failed 1/3`` or ``none``, coloured."""
     if not pull.checks:
         return Text("none", style="dim")
     failed = sum(1 for check in pull.checks if check.status in FAILED_CHECKS)
     if failed:
-        return Text(f"failed {failed}/{len(pull.checks)}", style="bold red")
+        return Text(f"failed {failed}/{len(pull.checks)}", style=list_style("bold red", standard_colors))
     return Text("passed", style="green")
 
 
-def status_label(pull: PullRequest) -> Text:
-    return Text(pull.status.value, style=STATUS_STYLES.get(pull.status, ""))
+def status_label(pull: PullRequest, standard_colors: bool = False) -> Text:
+    return Text(pull.status.value, style=list_style(STATUS_STYLES.get(pull.status, ""), standard_colors))
 
 
 def list_order(pulls: list[PullRequest]) -> list[PullRequest]:
@@ -217,6 +232,7 @@ class ReviewScreen(PullCommands, Screen[None]):
         yield FittingFooter({})
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
         table = self.query_one(DataTable)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
@@ -268,15 +284,17 @@ class ReviewScreen(PullCommands, Screen[None]):
     # Rows ----------------------------------------------------------------------------------
 
     def _cells(self, pull: PullRequest, now: float) -> list[Text]:
-        violations = Text(str(len(pull.violations)), style="bold red") if pull.violations else Text("")
+        standard = uses_standard_colors(self.app)
+        red = list_style("red", standard)
+        violations = Text(str(len(pull.violations)), style=list_style("bold red", standard)) if pull.violations else Text("")
         return [
             Text(f"#{pull.id}", justify="right"),
             Text(sanitize_line(pull.agent)),
             Text(shorten(sanitize_line(pull.title), 48)),
             Text(str(len(pull.files)), justify="right"),
-            Text.assemble((f"+{pull.additions}", "green"), " ", (f"−{pull.deletions}", "red")),
-            checks_label(pull),
-            status_label(pull),
+            Text.assemble((f"+{pull.additions}", "green"), " ", (f"−{pull.deletions}", red)),
+            checks_label(pull, standard),
+            status_label(pull, standard),
             violations,
             Text(format_duration(now - pull.created_at), justify="right"),
         ]

@@ -19,6 +19,7 @@ from textual.strip import Strip
 from aipass_tui.core.pulls import PullFile
 from aipass_tui.ui import bindings
 from aipass_tui.ui.diff_rows import LETTERS
+from aipass_tui.ui.widgets.color_mode import STANDARD_COLORS, mark_standard_colors
 
 
 def file_label(entry: PullFile) -> str:
@@ -83,7 +84,12 @@ class FileList(ScrollView, can_focus=True):
     FileList > .file-list--additions { color: $success; }
     FileList > .file-list--deletions { color: $error; }
     FileList > .file-list--muted { color: $text-muted; }
+    FileList.-standard-colors > .file-list--cursor { background: $block-cursor-background; color: $background; }
+    FileList.-standard-colors:blur > .file-list--cursor { background: $panel; color: $foreground; }
+    FileList.-standard-colors > .file-list--renamed { color: $primary; }
     """
+    """With 16 colours the cursor row is drawn in one colour pair (see ``render_line``), and the
+    renamed letter turns from light blue, which becomes a dark blue, to the primary colour (cyan)."""
 
     class Highlighted(Message):
         """The cursor moved to file ``index``."""
@@ -146,6 +152,9 @@ class FileList(ScrollView, can_focus=True):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
+    def on_mount(self) -> None:
+        mark_standard_colors(self)
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
@@ -186,6 +195,10 @@ class FileList(ScrollView, can_focus=True):
             text.append(f"−{entry.deletions}", self._style("file-list--deletions"))
             if entry.mode_change:
                 text.append(" mode", self._style("file-list--muted"))
+        if index == self.cursor and self.has_class(STANDARD_COLORS):
+            # With 16 colours no letter or count colour is readable on every cursor background,
+            # so the cursor row drops them and shows the marks and counts in its own colours.
+            text = Text(text.plain, no_wrap=True, end="")
         # The row style goes underneath, so the status and count colours stay.
         return Strip(list(text.render(self.app.console))).crop_extend(0, width, None).apply_style(row_style)
 

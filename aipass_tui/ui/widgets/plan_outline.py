@@ -16,6 +16,7 @@ from textual.widgets.tree import TreeNode
 
 from aipass_tui.ui import bindings
 from aipass_tui.ui.plan_document import PhaseEntry
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 
 PROBLEM_MARK = "! "
 
@@ -47,11 +48,19 @@ class PlanOutline(Tree[OutlineKey]):
     BINDINGS = bindings.bindings(bindings.PLAN_OUTLINE)
     BINDING_SCOPE = bindings.PLAN_OUTLINE
 
+    DEFAULT_CSS = """
+    PlanOutline.-standard-colors:focus > .tree--cursor { color: $background; }
+    """
+    """With 16 colours the focused cursor line becomes bright white on cyan, so its text takes the background colour."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("Plan", data=PLAN, id=id)
         self.auto_expand = False
         self.guide_depth = 2
         self._shape: tuple[int, ...] | None = None
+
+    def on_mount(self) -> None:
+        mark_standard_colors(self)
 
     @property
     def selected(self) -> OutlineKey:
