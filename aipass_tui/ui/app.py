@@ -409,6 +409,10 @@ class AipassApp(App[str]):
         if isinstance(self.screen, QuitScreen):
             return
         running = sum(1 for view in self.model.agents.values() if view.state.run and view.state.status.value in ("running", "retrying", "stalled"))
+        if not running:
+            # Nothing to leave running or to stop, so there is nothing to ask.
+            self.quit_with("leave")
+            return
         self.push_screen(QuitScreen(running), self.quit_with)
 
     def quit_with(self, choice: str | None) -> None:

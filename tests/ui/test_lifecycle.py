@@ -73,11 +73,21 @@ async def test_quit_dialog_escape_stays(repo: Path, orchestrators: list) -> None
     orchestrator = start_orchestrator(repo, settings, orchestrators)
     app = create_app(repo, settings, orchestrator)
     async with app.run_test(size=SIZE) as pilot:
+        await start_held_run(app, pilot)
         await pilot.press("ctrl+q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
         assert app.return_value is None
+
+
+async def test_quit_with_nothing_running_asks_nothing(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    orchestrator = start_orchestrator(repo, settings, orchestrators)
+    app = create_app(repo, settings, orchestrator)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: app.return_value == "leave", message="quit at once")
 
 
 async def test_quit_stop_all_with_borrowed_orchestrator(repo: Path, orchestrators: list) -> None:
