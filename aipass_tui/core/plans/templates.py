@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from aipass_tui.config import Settings
 from aipass_tui.core import clock
@@ -183,8 +183,21 @@ class NewPlan:
     problems: list[Problem]
 
 
-def create_plan(paths: Paths, settings: Settings, template_name: str, title: str, *, date: str | None = None) -> NewPlan:
-    """Write a new plan from a template into ``.aipass/plans/`` and validate it."""
+def create_plan(
+    paths: Paths,
+    settings: Settings,
+    template_name: str,
+    title: str,
+    *,
+    date: str | None = None,
+    before_write: Callable[[Path], None] | None = None,
+) -> NewPlan:
+    """Write a new plan from a template into ``.aipass/plans/`` and validate it.
+
+    ``before_write(path)`` is called with the new plan's path just before the file is written.
+    The cockpit passes the file watcher's ``suppress`` there, so its own new plan is not reported
+    as a change made on disk by another program.
+    """
     template = find_template(paths, template_name)
     title = check_title(title)
     try:
@@ -197,6 +210,8 @@ def create_plan(paths: Paths, settings: Settings, template_name: str, title: str
     plan_id = f"{template.prefix}-{number:04d}"
     path = paths.plans / f"{plan_id}_{slugify(title)}.toml"
     rendered = render(text, title=title, plan_id=plan_id, number=number, agents=list(settings.agents), date=date)
+    if before_write is not None:
+        before_write(path)
     _write_new(path, rendered)
     return NewPlan(plan_id, path, template, validate(path, settings, paths.repo))
 

@@ -135,7 +135,7 @@ class PlanFileMixin:
             # Another program wrote the file since it was loaded, so the user decides before it is replaced.
             self._report_disk_change(current, from_save=True)
             return
-        hub = _automation_hub(self.cockpit.source)
+        hub = automation_hub(self.cockpit.source)
         if hub is not None:
             hub.suppress(self.path)
         try:
@@ -254,8 +254,8 @@ class PlanFileMixin:
         self._schedule_check()
 
 
-def _automation_hub(source: Any) -> Any:
-    """Return the orchestrator's automation hub when one is attached, so a save is not reported as a change from elsewhere."""
+def automation_hub(source: Any) -> Any:
+    """Return the orchestrator's automation hub when one is attached, so the cockpit's own plan writes are not reported as changes from elsewhere."""
     extensions = getattr(source, "extensions", None)
     hub = extensions.get("automation") if isinstance(extensions, dict) else None
     return hub if hub is not None and hasattr(hub, "suppress") else None

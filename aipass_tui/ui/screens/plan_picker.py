@@ -19,13 +19,17 @@ from textual.widgets.option_list import Option
 from aipass_tui.core.plans import PlanError, create_plan, list_plans, list_templates
 from aipass_tui.core.plans.files import PlanSummary
 from aipass_tui.ui import bindings
+from aipass_tui.ui.screens.plan_editor_file import automation_hub
 
 if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
 
 log = logging.getLogger(__name__)
 
-PICKER_MESSAGE = "Enter opens a plan in the editor · F9 shows its progress · Esc closes"
+PICKER_MESSAGE = "Enter opens a plan · F9 progress · ctrl+n or Tab: new plan · Esc closes"
+"""Hint line while the list has plans."""
+EMPTY_MESSAGE = "Type a title, Enter creates the plan · Tab: template · Esc closes"
+"""Hint line while there are no plans yet: the title field has the focus."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,8 @@ class PlanPickerScreen(ModalScreen[PlanChoice | None]):
             yield Label(PICKER_MESSAGE, id="picker-hint")
 
     def on_mount(self) -> None:
-        self.query_one("#plan-list", OptionList).focus()
+        # The title field has the focus until the plans are listed, so keys typed at once are kept.
+        self.query_one("#new-title-input", Input).focus()
         self._list_worker()
 
     @work(thread=True, exclusive=True, group="plan-list", exit_on_error=False)
@@ -109,8 +114,13 @@ class PlanPickerScreen(ModalScreen[PlanChoice | None]):
         if message.plans:
             listing.add_options([Option(Text(plan_line(plan), no_wrap=True, overflow="ellipsis"), id=str(plan.path)) for plan in message.plans])
             listing.highlighted = 0
+            title = self.query_one("#new-title-input", Input)
+            if self.focused in (None, title) and not title.value:
+                listing.focus()
         else:
-            listing.add_option(Option("no plans yet: create one below", disabled=True))
+            # An empty list offers nothing to pick, so the title field keeps the focus.
+            listing.add_option(Option("no plans yet: type a title below to create one", disabled=True))
+            self.query_one("#picker-hint", Label).update(EMPTY_MESSAGE)
         select = self.query_one("#template", Select)
         select.set_options([(name, name) for name in message.templates])
         if message.templates:
@@ -155,8 +165,12 @@ class PlanPickerScreen(ModalScreen[PlanChoice | None]):
 
     @work(thread=True, exclusive=True, group="plan-create", exit_on_error=False)
     def _create_worker(self, template: str, title: str) -> None:
+        hub = automation_hub(self.cockpit.source)
         try:
-            created = create_plan(self.cockpit.source.paths, self.cockpit.settings, template, title)
+            created = create_plan(
+                self.cockpit.source.paths, self.cockpit.settings, template, title,
+                before_write=hub.suppress if hub is not None else None,
+            )
         except PlanError as exc:
             self.post_message(PlanCreated(None, str(exc)))
             return
