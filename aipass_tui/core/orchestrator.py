@@ -1292,10 +1292,10 @@ class Orchestrator(RecoveryMixin):
             if queued:
                 agent.status = AgentStatus.QUEUED
             elif last is not None:
-                agent.status = AgentStatus.DONE if last.status == RunStatus.SUCCEEDED else AgentStatus.FAILED
+                agent.status = _status_after(last.status)
             elif agent.last_run_status is not None:
                 # After a restart the last outcome comes from the agent's saved state.
-                agent.status = AgentStatus.DONE if agent.last_run_status == RunStatus.SUCCEEDED else AgentStatus.FAILED
+                agent.status = _status_after(agent.last_run_status)
             else:
                 agent.status = AgentStatus.IDLE
             if last is not None:
@@ -1560,6 +1560,19 @@ def _repo_changed(cwd: Path, base: str | None) -> bool | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, env=env, capture_output=True, text=True)
         return head.stdout.strip() != base
     return False
+
+
+def _status_after(run_status: RunStatus) -> AgentStatus:
+    """Return an idle agent's status from how its last run ended.
+
+    A stopped run (by the user, or for stalling, which notified the user) is not shown as a
+    failure: the agent is idle, and its subject says how the last run ended.
+    """
+    if run_status == RunStatus.SUCCEEDED:
+        return AgentStatus.DONE
+    if run_status == RunStatus.STOPPED:
+        return AgentStatus.IDLE
+    return AgentStatus.FAILED
 
 
 def _agent_activity(agent: AgentState) -> tuple[Any, ...]:

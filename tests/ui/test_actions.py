@@ -178,7 +178,9 @@ async def test_stop_run_after_confirmation(repo: Path, orchestrators: list) -> N
         await wait_for(pilot, lambda: request_of(orchestrator, busy.id).status == RequestStatus.FAILED, message="stopped")
         run_id = request_of(orchestrator, busy.id).run
         assert orchestrator.snapshot().runs[run_id].status == RunStatus.STOPPED
-        await wait_for(pilot, lambda: status_of(app, "alpha") == AgentStatus.FAILED, message="alpha shown failed")
+        # A run the user stopped is not the agent's failure: it is idle, and says how the run ended.
+        await wait_for(pilot, lambda: status_of(app, "alpha") == AgentStatus.IDLE, message="alpha shown idle")
+        assert "stopped" in (app.model.agents["alpha"].state.last_run_message or "")
 
 
 async def test_stop_without_run_warns(repo: Path, orchestrators: list) -> None:
