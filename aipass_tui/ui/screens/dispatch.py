@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from aipass_tui.ui.app import AipassApp
 
 
+NO_AGENTS = (
+    "no agents are configured, so there is no one to send a request to: add one under [agents] "
+    "in .aipass/config.toml, or run aipass-tui init, then start aipass-tui again"
+)
+
+
 class DispatchScreen(ModalScreen[Request | None]):
     """Sends the request through ``orchestrator.dispatch``, the path ``aipass-tui dispatch`` takes.
 
@@ -51,6 +57,7 @@ class DispatchScreen(ModalScreen[Request | None]):
                 [(name, name) for name in self.agents],
                 value=self.initial_agent if self.initial_agent else Select.NULL,
                 allow_blank=not self.agents,
+                prompt="Select" if self.agents else "no agents configured",
                 id="agent",
             )
             yield Label("Subject")
@@ -62,7 +69,7 @@ class DispatchScreen(ModalScreen[Request | None]):
                 yield Input("0", type="integer", id="priority", tooltip="higher runs first; default 0")
                 yield Button("Send", variant="primary", id="send")
                 yield Button("Cancel", id="cancel")
-            yield Static("", id="error", markup=False)
+            yield Static("" if self.agents else NO_AGENTS, id="error", markup=False)
             yield Label("ctrl+s sends · Tab moves between fields · Esc cancels", id="dialog-hint")
 
     def action_back(self) -> None:
@@ -83,6 +90,9 @@ class DispatchScreen(ModalScreen[Request | None]):
         subject = self.query_one("#subject", Input).value.strip()
         body = self.query_one("#body", TextArea).text
         priority_text = self.query_one("#priority", Input).value.strip() or "0"
+        if not self.agents:
+            error.update(NO_AGENTS)
+            return
         if not isinstance(agent, str):
             error.update("choose an agent")
             self.query_one("#agent", Select).focus()

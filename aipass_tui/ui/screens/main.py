@@ -92,6 +92,8 @@ class MainScreen(Screen[None]):
         side = 0 if self.size.width < NARROW_WIDTH else self.query_one("#side").outer_size.width or 34
         width = max(1, self.size.width - side)
         height = max(1, self.size.height - 2)
+        # The no-agents hint wraps to its full height, which a grid cell does not allow.
+        grid.set_class(not self.cockpit.model.agents, "-no-agents")
         if await grid.lay_out(self.cockpit.model, width, height):
             self.cockpit.model.set_live(self.live_agents())
             self.refresh_all()

@@ -62,7 +62,9 @@ class AgentGrid(VerticalScroll):
 
     DEFAULT_CSS = """
     AgentGrid { layout: grid; grid-gutter: 0 1; height: 1fr; scrollbar-size-vertical: 1; }
-    AgentGrid > .no-agents { padding: 1 2; width: 1fr; height: auto; column-span: 3; }
+    /* A grid cell is one card high, too short for the hint, so the main screen makes an empty grid vertical. */
+    AgentGrid.-no-agents { layout: vertical; }
+    AgentGrid > .no-agents { padding: 1 2; width: 1fr; height: auto; }
     """
 
     def __init__(self, scrollback: int, **kwargs: object) -> None:
