@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import DataTable, Label, Static
@@ -30,12 +33,69 @@ COLUMNS = (
     ("sender", "Sender"),
     ("age", "Age"),
 )
+CELL_PADDING = 2
+"""Cells around each column's text (DataTable's ``cell_padding`` of 1 on both sides)."""
+FIXED_CELLS = {"id": 6, "priority": 3, "duplicates": 3, "age": 6}
+"""Text widths reserved for the short columns: a ``clock.new_id`` suffix, the ``Pri`` and ``Dup``
+headers, and ``format_duration`` up to 99 days (``59m59s``, ``23h59m``, ``99d23h``)."""
+FULL_CELLS = {"subject": 36, "status": 32, "sender": 16}
+"""Max text widths of the long columns when the table is wide enough for all of them."""
+AGENT_MAX_CELLS = 16
+NARROW_MIN_CELLS = 22
+"""Text width of subject and status together below which the duplicates column leaves the table."""
 WAITING = (RequestStatus.QUEUED, RequestStatus.HELD)
 FOOTER_SHORT = {"priority_up": "Pri +", "priority_down": "Pri −", "dispatch": "New"}
 """Footer descriptions, by binding id, for terminals too narrow for the full ones."""
 FOOTER_OPTIONAL = ("dispatch",)
 """Keys that leave the footer, in this order, when even the short descriptions do not fit (at 80
 columns). They stay bound and listed in the command palette and on the F1 keys screen."""
+
+
+@dataclass(frozen=True)
+class QueueLayout:
+    """The queue table's columns for one width, with the max text width of each shortened column."""
+
+    columns: tuple[tuple[str, str], ...]
+    agent: int
+    subject: int
+    status: int
+    sender: int
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.columns)
+
+
+def queue_layout(width: int, agent_cells: int) -> QueueLayout:
+    """Choose the columns and text widths that fit a table ``width`` cells wide.
+
+    ``agent_cells`` is the width of the longest agent name. A table wide enough for every column
+    at full width keeps them all. Otherwise the sender column leaves, then the duplicates column
+    when subject and status would get less than ``NARROW_MIN_CELLS`` together, and subject and
+    status share the rest, about 11 to 9. The detail box below the table shows the sender and
+    the coalesced duplicates of the selected request.
+
+    NOTE: subject and status keep at least 8 cells each, so below about 51 cells (with agent
+    names of 8 cells) the table is wider than ``width``. An id longer than a ``clock.new_id``
+    suffix or an age of 100 days or more widens its column by a cell or two.
+    """
+    agent = max(len("Agent"), min(agent_cells, AGENT_MAX_CELLS))
+    fixed = agent + CELL_PADDING + sum(FIXED_CELLS[key] + CELL_PADDING for key in ("id", "priority", "age"))
+    sender = FULL_CELLS["sender"] + CELL_PADDING
+    duplicates = FIXED_CELLS["duplicates"] + CELL_PADDING
+    full_room = FULL_CELLS["subject"] + FULL_CELLS["status"] + 2 * CELL_PADDING
+    if width >= fixed + sender + duplicates + full_room:
+        return QueueLayout(COLUMNS, agent, FULL_CELLS["subject"], FULL_CELLS["status"], FULL_CELLS["sender"])
+
+    dropped = {"sender"}
+    room = width - fixed - duplicates - 2 * CELL_PADDING
+    if room < NARROW_MIN_CELLS:
+        dropped.add("duplicates")
+        room += duplicates
+    subject = min(FULL_CELLS["subject"], max(8, room * 11 // 20))
+    status = min(FULL_CELLS["status"], max(8, room - subject))
+    columns = tuple(column for column in COLUMNS if column[0] not in dropped)
+    return QueueLayout(columns, agent, subject, status, FULL_CELLS["sender"])
 
 
 class QueueScreen(Screen[None]):
@@ -47,6 +107,8 @@ class QueueScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._shown: dict[str, tuple[str, ...]] = {}
+        self.column_layout: QueueLayout | None = None
+        """The table's current columns, chosen from the screen's width."""
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -60,11 +122,30 @@ class QueueScreen(Screen[None]):
 
     def on_mount(self) -> None:
         mark_standard_colors(self)
+        self._fit_columns(self.app.size.width)
+        self.query_one(DataTable).focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Set the table's columns for a screen ``width`` cells wide, keeping the selected request.
+
+        The table spans the screen. Its vertical scrollbar's cells are always left free, so the
+        columns still fit once the rows outgrow the table's height.
+        """
         table = self.query_one(DataTable)
-        for key, label in COLUMNS:
+        agent_cells = max((cell_len(name) for name in self.cockpit.model.agents), default=0)
+        layout = queue_layout(width - table.styles.scrollbar_size_vertical, agent_cells)
+        if layout == self.column_layout:
+            return
+        selected = self.selected_request() if self.column_layout is not None else None
+        self.column_layout = layout
+        table.clear(columns=True)
+        for key, label in layout.columns:
             table.add_column(label, key=key)
-        self._sync()
-        table.focus()
+        self._shown = {}
+        self._sync(keep=selected.id if selected is not None else None)
 
     def apply_changes(self, changes: Changes, tick: bool = False) -> None:
         if changes.queue or tick:
@@ -73,25 +154,34 @@ class QueueScreen(Screen[None]):
     # Rows ----------------------------------------------------------------------------------
 
     def _values(self, request: Request, now: float) -> tuple[str, ...]:
-        return (
-            describe.short_id(request.id),
-            request.agent,
-            shorten(sanitize_line(request.subject), 36),
-            shorten(describe.request_status(request), 32),
-            str(request.priority),
-            f"+{request.duplicates}" if request.duplicates else "",
-            shorten(sanitize_line(request.sender), 16),
-            format_duration(now - request.created_at),
-        )
+        """Return the cells of ``request`` for the columns of the current layout."""
+        layout = self.column_layout
+        assert layout is not None, "the queue's columns are set when it mounts"
+        values = {
+            "id": describe.short_id(request.id),
+            "agent": shorten(request.agent, layout.agent),
+            "subject": shorten(sanitize_line(request.subject), layout.subject),
+            "status": shorten(describe.request_status(request), layout.status),
+            "priority": str(request.priority),
+            "duplicates": f"+{request.duplicates}" if request.duplicates else "",
+            "sender": shorten(sanitize_line(request.sender), layout.sender),
+            "age": format_duration(now - request.created_at),
+        }
+        return tuple(values[key] for key in layout.keys)
 
-    def _sync(self) -> None:
-        """Rebuild the rows when the order changed, else rewrite only changed cells."""
+    def _sync(self, keep: str | None = None) -> None:
+        """Rebuild the rows when the order changed, else rewrite only changed cells.
+
+        The cursor stays on the selected request, or on request ``keep`` when it is given.
+        """
+        if self.column_layout is None:
+            return
         table = self.query_one(DataTable)
         model = self.cockpit.model
         now = clock.now()
         requests = model.request_list()
         order = [request.id for request in requests]
-        selected = self.selected_request()
+        selected = model.requests.get(keep) if keep is not None else self.selected_request()
         if order != list(self._shown):
             table.clear()
             self._shown = {}
@@ -105,7 +195,7 @@ class QueueScreen(Screen[None]):
             for request in requests:
                 values = self._values(request, now)
                 old = self._shown[request.id]
-                for (key, _), value, before, cell in zip(COLUMNS, values, old, self._cells(values)):
+                for key, value, before, cell in zip(self.column_layout.keys, values, old, self._cells(values)):
                     if value != before:
                         table.update_cell(request.id, key, cell)
                 self._shown[request.id] = values
@@ -117,9 +207,9 @@ class QueueScreen(Screen[None]):
         )
         self._show_detail()
 
-    @staticmethod
-    def _cells(values: tuple[str, ...]) -> list[Text]:
-        return [Text(value, justify="right" if key in ("priority", "age") else "left") for (key, _), value in zip(COLUMNS, values)]
+    def _cells(self, values: tuple[str, ...]) -> list[Text]:
+        assert self.column_layout is not None
+        return [Text(value, justify="right" if key in ("priority", "age") else "left") for key, value in zip(self.column_layout.keys, values)]
 
     def selected_request(self) -> Request | None:
         table = self.query_one(DataTable)
