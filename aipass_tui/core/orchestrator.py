@@ -9,6 +9,7 @@ public command methods are thread-safe because they take the same lock as the ti
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import os
 import resource
@@ -651,8 +652,22 @@ class Orchestrator(RecoveryMixin):
             )
 
     def recent_events(self, agent: str) -> list[Event]:
+        """Return the agent's latest events: from memory, or from its newest run's events.jsonl.
+
+        After a restart the memory is empty until the agent runs again, so the newest run on
+        disk (finished in an earlier session) fills it once.
+        """
         with self._mutex:
-            return list(self._recent.get(agent, ()))
+            recent = self._recent.get(agent)
+            if recent is None or recent:
+                return list(recent or ())
+            runs = sorted((rid for rid in self._state.runs if _run_agent(rid, agent)), reverse=True)
+        events = _tail_events(self.paths.run_dir(runs[0]) / "events.jsonl", RECENT_EVENTS) if runs else []
+        with self._mutex:
+            recent = self._recent[agent]
+            if not recent:
+                recent.extend(events)
+            return list(recent)
 
     def run_history(self, agent: str) -> list[RunRecord]:
         """Return the agent's runs, newest first, read from the run folders."""
@@ -1507,7 +1522,37 @@ def _dropped(name: str, patterns: list[str]) -> bool:
 
 
 def _run_agent(run_id: str, agent: str) -> bool:
-    return run_id.startswith(agent + "-")
+    # Run ids are <agent>-<YYYYmmdd>-<HHMMSS>-<hex>; the date tells agent "a" from agent "a-b".
+    rest = run_id[len(agent) + 1:]
+    return run_id.startswith(agent + "-") and rest[:8].isdigit() and rest[8:9] == "-"
+
+
+TAIL_BYTES = 256 * 1024
+"""How much of a finished run's events.jsonl is read to show its last lines after a restart."""
+
+
+def _tail_events(path: Path, count: int) -> list[Event]:
+    """Return the last ``count`` events of an events.jsonl file (an unreadable line is skipped)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - TAIL_BYTES)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return []
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the first line was cut by the seek
+    events: list[Event] = []
+    for line in lines[-count:]:
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(raw, dict):
+            events.append(Event.from_dict(raw))
+    return events
 
 
 def _human(seconds: float) -> str:

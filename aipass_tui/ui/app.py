@@ -139,7 +139,13 @@ class AipassApp(App[str]):
         self._hub = await asyncio.to_thread(_attach_automation, self.source)
 
     def _load(self) -> None:
+        from aipass_tui.ui.widgets.agent_grid import MAX_PANES
+
         self.model.apply_snapshot(self.source.snapshot())
+        if len(self.model.agents) > MAX_PANES:
+            # Cards and the fleet table show no output lines, and reading every agent's newest
+            # run from disk would slow the start of a large fleet.
+            return
         for name in self.model.agents:
             self.model.load_events(name, self.source.recent_events(name))
 

@@ -173,3 +173,20 @@ def test_no_color_is_respected(repo: Path, monkeypatch: pytest.MonkeyPatch) -> N
     settings = cockpit_config(repo)
     monkeypatch.setenv("NO_COLOR", "1")
     assert create_app(repo, settings, frozen=True).no_color
+
+
+async def test_pane_shows_last_run_after_restart(repo: Path, orchestrators: list) -> None:
+    settings = cockpit_config(repo)
+    first = create_app(repo, settings)
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "alpha" in first.model.agents, message="agents loaded")
+        first.source.dispatch("alpha", "lines=3 say=before-restart")
+        await wait_for(pilot, lambda: first.model.agents["alpha"].state.status == AgentStatus.DONE, message="alpha done")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: first.return_value == "leave", message="quit")
+
+    second = create_app(repo, settings)
+    async with second.run_test(size=SIZE) as pilot:
+        pane = second.screen.query_one("#pane-alpha")
+        await wait_for(pilot, lambda: any("before-restart" in line for line in pane.query_one("Log").lines),
+                       message="the finished run's output in the pane after a restart")
