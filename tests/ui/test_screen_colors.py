@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 import textual.constants
+from rich.color import Color, ColorSystem
 from rich.segment import Segment
+from rich.style import Style
+from textual.app import App
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
@@ -20,12 +23,13 @@ from textual.widgets import DataTable, TextArea
 from aipass_tui.config import Settings
 from aipass_tui.core import clock
 from aipass_tui.core.plans import create_plan
+from aipass_tui.core.pulls import CheckResult, PullRequest, PullStatus
 from aipass_tui.core.store import Paths
 from aipass_tui.ui.app import AipassApp
 from aipass_tui.ui.screens.plan_editor import SOURCE_THEME, STANDARD_SOURCE_THEME, PlanEditorScreen
 from aipass_tui.ui.screens.plan_run import PlanRunScreen
 from aipass_tui.ui.screens.pull import PullScreen
-from aipass_tui.ui.screens.review import ReviewScreen
+from aipass_tui.ui.screens.review import ReviewScreen, checks_label, status_label
 from aipass_tui.ui.widgets.color_mode import STANDARD_COLORS
 from aipass_tui.ui.widgets.file_list import FileList
 from aipass_tui.ui.widgets.plan_outline import PlanOutline
@@ -155,6 +159,47 @@ async def test_file_list_readable(xterm: None, review_repo: tuple[Path, Settings
         assert focused == []
         assert blurred == []
         assert files.has_class(STANDARD_COLORS)
+
+
+def pull_with(status: PullStatus, checks: list[CheckResult] | None = None) -> PullRequest:
+    return PullRequest(id="1", agent="alpha", request="r-1", title="Add a login form", status=status, branch="aipass/x",
+                       target="main", base="b" * 40, head="c" * 40, created_at=T0, updated_at=T0, checks=checks or [])
+
+
+def standard_number(style: str | Style) -> int | None:
+    """Return the 0-15 colour that a label's foreground becomes in the app, or None when it has none.
+
+    Textual first turns ANSI colour names such as ``red`` into its ANSI theme's true colours.
+    """
+    color = Style.parse(style).color if isinstance(style, str) else style.color
+    if color is None:
+        return None
+    if color.is_system_defined:
+        color = Color.from_triplet(color.get_truecolor(App().ansi_theme))
+    return color.downgrade(ColorSystem.STANDARD).number
+
+
+@pytest.mark.parametrize("status", list(PullStatus))
+def test_pull_status_word_readable(status: PullStatus) -> None:
+    number = standard_number(status_label(pull_with(status), standard_colors=True).style)
+
+    if number is not None:
+        assert unreadable([(status.value, number, 0)], "status word") == []
+
+
+def test_failed_checks_word_readable() -> None:
+    failing = [CheckResult(command="make test", status="failed")]
+    number = standard_number(checks_label(pull_with(PullStatus.OPEN, failing), standard_colors=True).style)
+
+    assert number is not None
+    assert unreadable([("failed 1/1", number, 0)], "checks word") == []
+
+
+def test_merged_and_conflict_stay_apart() -> None:
+    merged = standard_number(status_label(pull_with(PullStatus.MERGED), standard_colors=True).style)
+    conflict = standard_number(status_label(pull_with(PullStatus.CONFLICT), standard_colors=True).style)
+
+    assert merged != conflict
 
 
 # Plan progress and plan editor --------------------------------------------------------------
