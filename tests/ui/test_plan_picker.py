@@ -54,7 +54,9 @@ async def test_empty_list_focuses_title(repo: Path, orchestrators: list) -> None
         picker = await open_picker(app, pilot)
         title = picker.query_one("#new-title-input", Input)
         assert title.has_focus
-        assert str(picker.query_one("#picker-hint", Label).content) == EMPTY_MESSAGE
+        hint = picker.query_one("#picker-hint", Label)
+        assert str(hint.content) == EMPTY_MESSAGE
+        assert hint.region.width >= len(EMPTY_MESSAGE)
         assert "Enter" in EMPTY_MESSAGE
         assert "Tab" in EMPTY_MESSAGE
 
@@ -87,7 +89,9 @@ async def test_listed_plans_take_focus(repo: Path, orchestrators: list) -> None:
         picker = await open_picker(app, pilot)
         listing = picker.query_one("#plan-list", OptionList)
         await wait_for(pilot, lambda: listing.has_focus, message=f"list focused, not {app.focused}")
-        assert str(picker.query_one("#picker-hint", Label).content) == PICKER_MESSAGE
+        hint = picker.query_one("#picker-hint", Label)
+        assert str(hint.content) == PICKER_MESSAGE
+        assert hint.region.width >= len(PICKER_MESSAGE)
         assert "ctrl+n" in PICKER_MESSAGE
         assert "Tab" in PICKER_MESSAGE
         assert listing.option_count == 1
