@@ -52,6 +52,16 @@ class MainScreen(Screen[None]):
     def cockpit(self) -> "AipassApp":
         return cast("AipassApp", self.app)
 
+    def _compositor_refresh(self) -> None:
+        # NOTE: Textual 8.2.8 internals. While the app starts, it batches updates and drops every
+        # frame drawn in the batch, yet this screen's first layout renders the whole screen
+        # there (about 50 ms on a 2-core machine). The render is left for the first update after
+        # the batch, which repaints the whole screen because of the flag set here.
+        if self.app._batch_count:
+            self._repaint_required = True
+            return
+        super()._compositor_refresh()
+
     def compose(self) -> ComposeResult:
         cockpit = self.cockpit
         yield StatusBar(f"aipass-tui · {cockpit.source.repo.name}", id="status-bar")
