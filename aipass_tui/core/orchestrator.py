@@ -651,15 +651,15 @@ class Orchestrator(RecoveryMixin):
                 metrics=metrics,
             )
 
-    def recent_events(self, agent: str) -> list[Event]:
+    def recent_events(self, agent: str, *, from_disk: bool = True) -> list[Event]:
         """Return the agent's latest events: from memory, or from its newest run's events.jsonl.
 
         After a restart the memory is empty until the agent runs again, so the newest run on
-        disk (finished in an earlier session) fills it once.
+        disk (finished in an earlier session) fills it once, unless ``from_disk`` is False.
         """
         with self._mutex:
             recent = self._recent.get(agent)
-            if recent is None or recent:
+            if recent is None or recent or not from_disk:
                 return list(recent or ())
             runs = sorted((rid for rid in self._state.runs if _run_agent(rid, agent)), reverse=True)
         events = _tail_events(self.paths.run_dir(runs[0]) / "events.jsonl", RECENT_EVENTS) if runs else []

@@ -142,12 +142,12 @@ class AipassApp(App[str]):
         from aipass_tui.ui.widgets.agent_grid import MAX_PANES
 
         self.model.apply_snapshot(self.source.snapshot())
-        if len(self.model.agents) > MAX_PANES:
-            # Cards and the fleet table show no output lines, and reading every agent's newest
-            # run from disk would slow the start of a large fleet.
-            return
+        # Only panes show output lines (cards and the fleet table show the last one, which the
+        # agent's state has), and reading every agent's newest run from disk would slow the start
+        # of a large fleet.
+        from_disk = len(self.model.agents) <= MAX_PANES
         for name in self.model.agents:
-            self.model.load_events(name, self.source.recent_events(name))
+            self.model.load_events(name, self.source.recent_events(name, from_disk=from_disk))
 
     def _apply_theme(self) -> None:
         theme = self.settings.ui.theme

@@ -365,7 +365,7 @@ async def test_no_agents_says_how_to_add_one(repo: Path, orchestrators: list) ->
         await pilot.press("n")
         assert isinstance(app.screen, DispatchScreen)
         await pilot.press("ctrl+s")
-        assert "choose an agent" in str(app.screen.query_one("#error", Static).render())
+        assert "no agents are configured" in str(app.screen.query_one("#error", Static).render())
 
 
 async def test_palette_quit_asks_about_running_agents(repo: Path, orchestrators: list) -> None:
