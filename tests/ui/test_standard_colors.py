@@ -264,3 +264,24 @@ async def test_restyle_with_16_colors(xterm: None, repo_dir: Path, frozen_clock:
 
         assert app.screen.has_class(STANDARD_COLORS)
         assert app.screen.query_one(FittingFooter).has_class(STANDARD_COLORS)
+
+
+def corner_color(widget: Widget) -> int:
+    """Return the 16-colour number of a widget's top-left border corner."""
+    width, height = widget.outer_size
+    strip = widget.render_lines(Region(0, 0, width, height))[0]
+    segment = next(segment for segment in strip if segment.text.strip())
+    assert segment.style is not None and segment.style.color is not None
+    return standard_number(segment.style.color)
+
+
+async def test_focused_pane_not_coloured_as_failed(xterm: None, repo_dir: Path, frozen_clock: float) -> None:
+    app = scenes.three_agents(repo_dir)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        panes = {pane.agent: pane for pane in app.screen.query(AgentPane)}
+        panes["claude-a"].focus()
+        await pilot.pause()
+
+        assert app.screen.has_class(STANDARD_COLORS)
+        assert corner_color(panes["claude-a"]) != corner_color(panes["codex-b"])

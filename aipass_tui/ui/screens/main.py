@@ -20,6 +20,7 @@ from aipass_tui.ui.text import shorten
 from aipass_tui.ui.widgets.agent_card import AgentCard
 from aipass_tui.ui.widgets.agent_grid import PANE_WRITES_PER_SECOND, AgentGrid
 from aipass_tui.ui.widgets.agent_pane import AgentPane
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 from aipass_tui.ui.widgets.cpu_meter import CpuMeter
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 from aipass_tui.ui.widgets.fleet_table import FleetTable
@@ -82,6 +83,7 @@ class MainScreen(Screen[None]):
         return len(self.cockpit.model.agents) > FLEET_BY_DEFAULT_ABOVE
 
     async def on_mount(self) -> None:
+        mark_standard_colors(self)
         self.fleet = self._opens_on_fleet()
         self.query_one(ContentSwitcher).current = "fleet" if self.fleet else "grid"
         await self._arrange()
