@@ -9,7 +9,6 @@ public command methods are thread-safe because they take the same lock as the ti
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import os
 import resource
@@ -29,7 +28,7 @@ from aipass_tui.core.agents import adapter_for
 from aipass_tui.core.agents.base import Evidence, RunContext
 from aipass_tui.core.handlers import HandlerContext, HandlerError, handler, run_handler, write_reply
 from aipass_tui.core.live import LiveRun
-from aipass_tui.core.recovery import RecoveryMixin
+from aipass_tui.core.recovery import RecoveryMixin, _tail_events
 from aipass_tui.core.models import (
     FINAL_RUN_STATUSES,
     OPEN_REQUEST_STATUSES,
@@ -1525,34 +1524,6 @@ def _run_agent(run_id: str, agent: str) -> bool:
     # Run ids are <agent>-<YYYYmmdd>-<HHMMSS>-<hex>; the date tells agent "a" from agent "a-b".
     rest = run_id[len(agent) + 1:]
     return run_id.startswith(agent + "-") and rest[:8].isdigit() and rest[8:9] == "-"
-
-
-TAIL_BYTES = 256 * 1024
-"""How much of a finished run's events.jsonl is read to show its last lines after a restart."""
-
-
-def _tail_events(path: Path, count: int) -> list[Event]:
-    """Return the last ``count`` events of an events.jsonl file (an unreadable line is skipped)."""
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            start = max(0, size - TAIL_BYTES)
-            handle.seek(start)
-            data = handle.read()
-    except OSError:
-        return []
-    lines = data.splitlines()
-    if start > 0 and lines:
-        lines = lines[1:]  # the first line was cut by the seek
-    events: list[Event] = []
-    for line in lines[-count:]:
-        try:
-            raw = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(raw, dict):
-            events.append(Event.from_dict(raw))
-    return events
 
 
 def _human(seconds: float) -> str:

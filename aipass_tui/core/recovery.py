@@ -220,21 +220,31 @@ class RecoveryMixin:
         return state
 
 
+TAIL_BYTES = 64 * 1024
+"""How much of a run's events.jsonl is read to refill an agent's latest events after a restart."""
+
+
 def _tail_events(path: Path, count: int) -> list[Event]:
+    """Return the last ``count`` events of an events.jsonl file (an unreadable line is skipped)."""
     try:
         with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            lines = handle.read().splitlines()[-count:]
-    except FileNotFoundError:
+            size = handle.seek(0, os.SEEK_END)
+            start = max(0, size - TAIL_BYTES)
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
         return []
-    events = []
-    for line in lines:
+    lines = data.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # the first line was cut by the seek
+    events: list[Event] = []
+    for line in lines[-count:]:
         try:
-            events.append(Event.from_dict(json.loads(line)))
-        except (ValueError, AttributeError):
+            raw = json.loads(line)
+        except ValueError:
             continue
+        if isinstance(raw, dict):
+            events.append(Event.from_dict(raw))
     return events
 
 

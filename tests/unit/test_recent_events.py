@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from aipass_tui.core import orchestrator as orchestrator_module
+from aipass_tui.core import recovery
 from aipass_tui.core.models import Event, EventKind
 
 
@@ -13,22 +14,22 @@ def test_tail_keeps_the_last_events_and_skips_a_torn_line(tmp_path: Path) -> Non
     path = tmp_path / "events.jsonl"
     lines = [json.dumps(Event(EventKind.TEXT, f"line {n}").to_dict()) for n in range(10)]
     path.write_text("\n".join(lines) + "\n" + '{"kind": "text", "text": "torn')
-    events = orchestrator_module._tail_events(path, 3)
+    events = recovery._tail_events(path, 3)
     assert [event.text for event in events] == ["line 8", "line 9"]
 
 
 def test_tail_of_a_large_file_starts_at_a_whole_line(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(orchestrator_module, "TAIL_BYTES", 100)
+    monkeypatch.setattr(recovery, "TAIL_BYTES", 100)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(Event(EventKind.RAW, f"row {n:03d}").to_dict()) + "\n" for n in range(50)))
-    events = orchestrator_module._tail_events(path, 400)
+    events = recovery._tail_events(path, 400)
     assert events
     assert events[-1].text == "row 049"
     assert all(event.text.startswith("row ") for event in events)
 
 
 def test_tail_of_a_missing_file_is_empty(tmp_path: Path) -> None:
-    assert orchestrator_module._tail_events(tmp_path / "none.jsonl", 5) == []
+    assert recovery._tail_events(tmp_path / "none.jsonl", 5) == []
 
 
 def test_run_ids_of_similar_agent_names_stay_apart() -> None:
