@@ -126,7 +126,7 @@ class RecoveryMixin:
             self._dirty_agents.add(record.agent)
             self._state.runs[run_id] = RunStatus.RUNNING.value
             self._recent[record.agent].extend(_tail_events(run_dir / "events.jsonl", RECENT_EVENTS))
-            log.info("re-attached run %s (agent %s, pid %s)", run_id, record.agent, handle.pid)
+            log.info("re-attached run %s (agent %s, pid %s)", run_id, record.agent, record.pid or handle.pid or "none: its process had ended")
         self._dirty_state = True
         for request in self._state.requests.values():
             if request.status == RequestStatus.RUNNING and (request.run is None or request.run not in self._live):

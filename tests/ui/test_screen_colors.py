@@ -329,3 +329,8 @@ async def test_review_screens_keep_true_colors(true_color: None, review_repo: tu
         assert not review.has_class(STANDARD_COLORS)
         assert status.style == "bold red"
         assert not pull.query_one(FileList).has_class(STANDARD_COLORS)
+
+
+def test_status_words_read_as_words() -> None:
+    assert status_label(pull_with(PullStatus.CHANGES_REQUESTED)).plain == "changes requested"
+    assert status_label(pull_with(PullStatus.CONFLICT)).plain == "conflict"

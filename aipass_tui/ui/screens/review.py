@@ -102,7 +102,8 @@ def checks_label(pull: PullRequest, standard_colors: bool = False) -> Text:
 
 
 def status_label(pull: PullRequest, standard_colors: bool = False) -> Text:
-    return Text(pull.status.value, style=list_style(STATUS_STYLES.get(pull.status, ""), standard_colors))
+    # "changes_requested" reads as "changes requested"
+    return Text(pull.status.value.replace("_", " "), style=list_style(STATUS_STYLES.get(pull.status, ""), standard_colors))
 
 
 def list_order(pulls: list[PullRequest]) -> list[PullRequest]:
