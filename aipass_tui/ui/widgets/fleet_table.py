@@ -6,6 +6,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
+from aipass_tui.core import clock
 from aipass_tui.core.models import AgentStatus
 from aipass_tui.ui import describe
 from aipass_tui.ui.model import CockpitModel
@@ -28,6 +29,8 @@ COLUMNS = (
 NODE_COLUMN = ("node", "Node")
 """Column added after the kind column once any agent runs on a cluster node, so local fleets keep
 their layout. It stays for the rest of the session once shown."""
+OFF_SCREEN_ROWS = 10
+"""Rows just above and below the visible ones that are kept current too, for smooth scrolling."""
 STATUS_COLOURS = {
     AgentStatus.RUNNING: "success",
     AgentStatus.RETRYING: "warning",
@@ -51,6 +54,8 @@ class FleetTable(DataTable[Text]):
         self._shown: dict[str, tuple[str, ...]] = {}
         self._columns: tuple[tuple[str, str], ...] = COLUMNS
         self._reselect: str | None = None
+        self._model: CockpitModel | None = None
+        self._catching_up = False
 
     def on_mount(self) -> None:
         mark_standard_colors(self)
@@ -72,6 +77,18 @@ class FleetTable(DataTable[Text]):
             self.add_column(label, key=key)
         self._reselect = selected
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._model is not None and round(old_value) != round(new_value) and not self._catching_up:
+            # Rows that scroll into view are brought up to date at once, not at the next tick.
+            self._catching_up = True
+            self.call_after_refresh(self._catch_up)
+
+    def _catch_up(self) -> None:
+        self._catching_up = False
+        if self._model is not None:
+            self.sync(self._model, clock.now())
+
     def selected_agent(self) -> str | None:
         if not self.row_count:
             return None
@@ -80,14 +97,21 @@ class FleetTable(DataTable[Text]):
 
     def sync(self, model: CockpitModel, now: float) -> None:
         """Bring the rows in line with the model: add, remove and update changed cells."""
+        self._model = model
         if self._columns is COLUMNS and any(view.state.node for view in model.agents.values()):
             self._show_node_column()
         for name in [name for name in self._shown if name not in model.agents]:
             self.remove_row(name)
             del self._shown[name]
+        # Rows out of view keep their text until they scroll in: with 1,000 agents, rewriting
+        # every elapsed time once a second cost most of the cockpit's CPU while the fleet idled.
+        first = int(self.scroll_offset.y) - OFF_SCREEN_ROWS
+        last = int(self.scroll_offset.y) + self.size.height + OFF_SCREEN_ROWS
         for name, view in model.agents.items():
-            values = self._values(view.state, view.last_line, now)
             old = self._shown.get(name)
+            if old is not None and not first <= self.get_row_index(name) <= last:
+                continue
+            values = self._values(view.state, view.last_line, now)
             if old == values:
                 continue
             cells = [self._cell(key, value, view.state.status) for (key, _), value in zip(self._columns, values)]
