@@ -20,10 +20,11 @@ from pathlib import PurePosixPath
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_for_filename
 from pygments.lexers.special import TextLexer
+from pygments.token import Number
 from pygments.util import ClassNotFound
 from rich.cells import cell_len
 from rich.style import Style
-from rich.syntax import SyntaxTheme
+from rich.syntax import ANSI_DARK, ANSISyntaxTheme, Syntax, SyntaxTheme, TokenType
 from rich.text import Text
 
 from aipass_tui.core.diff import LARGE_FILE_LINES, DiffLine, Patch, display
@@ -56,6 +57,48 @@ def lexer_for(path: str) -> Lexer | None:
     except ClassNotFound:
         return None
     return None if isinstance(lexer, TextLexer) else lexer
+
+
+STANDARD_SYNTAX_COLORS = {
+    "bright_blue": "#ff55ff",
+    "bright_magenta": "#ff55ff",
+    "bright_red": "#ff5555",
+    "red": "#ff5555",
+}
+"""Colours of Rich's ``ansi_dark`` syntax theme replaced on terminals with 16 colours.
+
+There keywords are bright blue (colour 12), and Textual's ANSI theme (8.2.8) turns bright magenta
+(word operators such as ``in``), bright red (variables, constants) and red (errors) into dark
+magenta (colour 5). Both colours are hard to read on black in many terminal palettes. The hex values are
+the VGA bright magenta and red, which convert to colours 13 and 9.
+"""
+STANDARD_NUMBER_STYLE = Style(color="#ffff55")
+"""Numbers, bright blue like keywords in ``ansi_dark``, take the VGA bright yellow (colour 11) to stay apart."""
+
+
+def standard_syntax_styles() -> dict[TokenType, Style]:
+    """Return Rich's ``ansi_dark`` token styles with the colours that are hard to read on black replaced."""
+    styles: dict[TokenType, Style] = {}
+    for token, style in ANSI_DARK.items():
+        name = style.color.name if style.color is not None else None
+        if name in STANDARD_SYNTAX_COLORS:
+            style = style + Style(color=STANDARD_SYNTAX_COLORS[name])
+        styles[token] = style
+    styles[Number] = STANDARD_NUMBER_STYLE
+    return styles
+
+
+def syntax_theme(dark: bool, standard_colors: bool = False) -> SyntaxTheme:
+    """Return the syntax theme of diff content: Rich's ANSI theme for a dark or light background.
+
+    With ``standard_colors`` on a dark background, the colours that are hard to read on black are
+    replaced (see ``standard_syntax_styles``). The light theme is returned unchanged.
+    """
+    if not dark:
+        return Syntax.get_theme("ansi_light")
+    if standard_colors:
+        return ANSISyntaxTheme(standard_syntax_styles())
+    return Syntax.get_theme("ansi_dark")
 
 
 def _mark(char: str) -> str:

@@ -18,8 +18,9 @@ from textual.widgets import DataTable, Label, Log
 
 from aipass_tui.core.pulls import CheckResult, PullRequest
 from aipass_tui.ui import bindings
-from aipass_tui.ui.screens.review import FAILED_CHECKS, checks_label
+from aipass_tui.ui.screens.review import FAILED_CHECKS, checks_label, list_style
 from aipass_tui.ui.text import sanitize, shorten
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors, uses_standard_colors
 from aipass_tui.ui.widgets.fitting_footer import FittingFooter
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ MAX_LOG_BYTES = 1 << 20
 """Bytes read from the end of a check's log; longer logs start with a line saying what was left out."""
 MAX_LOG_LINES = 20_000
 STATUS_STYLES = {"passed": "green", "failed": "bold red", "timed_out": "bold red", "error": "bold red"}
+
+
+def status_style(status: str, standard_colors: bool = False) -> str:
+    """Return the style of a check's status word, readable with 16 colours when ``standard_colors`` is set."""
+    return list_style(STATUS_STYLES.get(status, ""), standard_colors)
 
 
 def read_output(pulls_folder: Path, check: CheckResult) -> list[str]:
@@ -88,11 +94,13 @@ class ChecksScreen(Screen[None]):
         yield FittingFooter({})
 
     def on_mount(self) -> None:
+        mark_standard_colors(self)
+        standard = uses_standard_colors(self.app)
         table = self.query_one(DataTable)
         table.add_columns("Status", "Command", "Time", "Exit")
         for index, check in enumerate(self.pull.checks):
             table.add_row(
-                Text(check.status.replace("_", " "), style=STATUS_STYLES.get(check.status, "")),
+                Text(check.status.replace("_", " "), style=status_style(check.status, standard)),
                 Text(shorten(check.command, 80)),
                 Text(f"{check.duration:.1f} s", justify="right"),
                 Text("" if check.exit_code is None else str(check.exit_code), justify="right"),

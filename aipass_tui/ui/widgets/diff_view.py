@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from rich.segment import Segment
 from rich.style import Style
-from rich.syntax import Syntax, SyntaxTheme
+from rich.syntax import SyntaxTheme
 from rich.text import Text
 from textual.events import Click
 from textual.geometry import Size
@@ -23,7 +23,8 @@ from textual.strip import Strip
 
 from aipass_tui.core.diff import DiffLine
 from aipass_tui.ui import bindings
-from aipass_tui.ui.diff_rows import CommentTarget, DiffDocument, highlight, row_target
+from aipass_tui.ui.diff_rows import CommentTarget, DiffDocument, highlight, row_target, syntax_theme
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors, uses_standard_colors
 
 ROW_CACHE = 4096
 """Highlighted rows kept per document; enough for many screens of scrolling back and forth."""
@@ -64,7 +65,11 @@ class DiffView(ScrollView, can_focus=True):
     DiffView > .diff-view--mark { color: $warning; text-style: reverse; }
     DiffView > .diff-view--comment { color: $warning; text-style: bold; }
     DiffView > .diff-view--blank { background: $surface-darken-1; }
+    DiffView.-standard-colors > .diff-view--cursor { background: $block-cursor-background; color: $background; }
+    DiffView.-standard-colors:blur > .diff-view--cursor { background: $panel; color: $foreground; }
     """
+    """With 16 colours the cursor's orange tint becomes yellow (colour 3), which is too light for
+    white line numbers in some palettes, so the cursor takes the block cursor's colours instead."""
 
     class CursorMoved(Message):
         """The cursor moved; ``target`` is where a comment would attach (None without rows)."""
@@ -88,6 +93,9 @@ class DiffView(ScrollView, can_focus=True):
         self._comment_lines: set[tuple[str, int]] = set()
         self._comment_hunks: set[str] = set()
         self._theme: SyntaxTheme | None = None
+
+    def on_mount(self) -> None:
+        mark_standard_colors(self)
 
     # Document --------------------------------------------------------------------------------
 
@@ -192,7 +200,7 @@ class DiffView(ScrollView, can_focus=True):
     def _syntax_theme(self) -> SyntaxTheme:
         if self._theme is None:
             dark = getattr(self.app.current_theme, "dark", True)
-            self._theme = Syntax.get_theme("ansi_dark" if dark else "ansi_light")
+            self._theme = syntax_theme(dark, uses_standard_colors(self.app))
         return self._theme
 
     def _content(self, index: int, row: DiffLine) -> Strip:

@@ -18,6 +18,7 @@ from textual.widgets import ContentSwitcher, Input, Label, OptionList, Select, S
 from textual.widgets.option_list import Option
 
 from aipass_tui.ui import bindings
+from aipass_tui.ui.widgets.color_mode import mark_standard_colors
 from aipass_tui.ui.widgets.plan_outline import OutlineKey
 
 REVIEW_CHOICES = [("manual: a person merges it", "manual"), ("auto: merged when its checks pass", "auto")]
@@ -178,7 +179,25 @@ class TaskForm(Vertical):
     GlobList #glob-items.-empty {
         display: none;
     }
+    TaskForm.-standard-colors Input > .input--placeholder,
+    TaskForm.-standard-colors SelectCurrent .arrow {
+        color: $foreground 60%;
+    }
+    TaskForm.-standard-colors SelectionList > .selection-list--button,
+    TaskForm.-standard-colors SelectionList > .selection-list--button-highlighted {
+        color: $foreground 60%;
+        background: $background;
+    }
+    TaskForm.-standard-colors SelectionList > .selection-list--button-selected,
+    TaskForm.-standard-colors SelectionList > .selection-list--button-selected-highlighted {
+        color: $foreground;
+        background: $background;
+        text-style: bold;
+    }
     """
+    """With 16 colours Textual's faint greys (placeholders, the Select arrow, an unchecked box)
+    become bright black, which is hard to read on black. There they take a grey that becomes
+    colour 7, and a checked box is drawn bold in the full foreground colour so it stays distinct."""
 
     class Edited(Message):
         """The user changed ``field`` of the entry ``key`` to ``value``."""
@@ -194,6 +213,9 @@ class TaskForm(Vertical):
         self.key: OutlineKey | None = None
         self._candidates: list[str] = []
         self._agent_options: list[tuple[str, str]] = []
+
+    def on_mount(self) -> None:
+        mark_standard_colors(self)
 
     def compose(self) -> ComposeResult:
         with ContentSwitcher(initial="form-message", id="form-switcher"):
