@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, cast
 
+from rich.cells import cell_len
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.message import Message
 from textual.screen import Screen
@@ -67,6 +69,66 @@ COLUMNS = (
     ("violations", "Outside"),
     ("age", "Age"),
 )
+CELL_PADDING = 2
+"""Cells around each column's text (DataTable's ``cell_padding`` of 1 on both sides)."""
+TITLE_MAX_CELLS = 48
+TITLE_MIN_CELLS = 12
+"""Title width below which the list narrows or drops another column instead of the title."""
+AGENT_MAX_CELLS = 16
+AGENT_NARROW_CELLS = 10
+AGE_CELLS = 6
+"""Widest ``format_duration`` text below 100 days (``59m59s``, ``23h59m``, ``99d23h``), reserved
+because the ages grow on every tick without a new layout."""
+NARROWING = ("files", "lines", "agent", "age", "violations", "checks")
+"""Steps that make room for the title, in order. Each step drops its column, except ``agent``,
+which shortens agent names to ``AGENT_NARROW_CELLS``."""
+
+
+@dataclass(frozen=True)
+class ReviewLayout:
+    """The pull request table's columns for one width, with the max text width of agent and title."""
+
+    columns: tuple[tuple[str, str], ...]
+    agent: int
+    title: int
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(key for key, _ in self.columns)
+
+
+def review_layout(width: int, cells: dict[str, int]) -> ReviewLayout:
+    """Choose the columns and text widths that fit a table ``width`` cells wide.
+
+    ``cells`` maps each column key to the width of its widest text, header included. A table
+    wide enough for every column at those widths keeps them all, with titles up to
+    ``TITLE_MAX_CELLS``. Otherwise the title shrinks down to ``TITLE_MIN_CELLS``, and then the
+    steps of ``NARROWING`` apply one by one until the title gets that much room. Status words are
+    never cut. The detail box below the table shows what the table leaves out for the selected
+    pull request.
+
+    NOTE: the id, agent, title and status columns always stay. With one-digit ids, agent names of
+    10 cells and a ``changes requested`` status they need 49 cells, so a narrower table overflows.
+    """
+    agent = min(cells["agent"], AGENT_MAX_CELLS)
+    widths = {**cells, "agent": agent, "age": max(cells["age"], AGE_CELLS)}
+    dropped: set[str] = set()
+    steps = iter(NARROWING)
+    while True:
+        shown = [key for key, _ in COLUMNS if key not in dropped]
+        room = width - sum(widths[key] + CELL_PADDING for key in shown if key != "title") - CELL_PADDING
+        if room >= min(TITLE_MIN_CELLS, widths["title"]):
+            break
+        step = next(steps, None)
+        if step is None:
+            break
+        if step == "agent":
+            widths["agent"] = min(widths["agent"], AGENT_NARROW_CELLS)
+        else:
+            dropped.add(step)
+    title = min(TITLE_MAX_CELLS, max(TITLE_MIN_CELLS, room))
+    columns = tuple(column for column in COLUMNS if column[0] not in dropped)
+    return ReviewLayout(columns, widths["agent"], title)
 
 
 # Pull request notices --------------------------------------------------------------------------
@@ -221,6 +283,8 @@ class ReviewScreen(PullCommands, Screen[None]):
         self._order: list[str] = []
         self._signature: tuple[Any, ...] | None = None
         self._reported: set[str] = set()
+        self.column_layout: ReviewLayout | None = None
+        """The table's current columns, chosen from the screen's width and the pull requests shown."""
 
     @property
     def cockpit(self) -> "AipassApp":
@@ -234,10 +298,8 @@ class ReviewScreen(PullCommands, Screen[None]):
 
     def on_mount(self) -> None:
         mark_standard_colors(self)
-        table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        table.focus()
+        self._sync()
+        self.query_one(DataTable).focus()
         self.reload()
         if not self.cockpit.frozen:
             self.set_interval(POLL_SECONDS, self._poll, name="pull-poll")
@@ -282,33 +344,58 @@ class ReviewScreen(PullCommands, Screen[None]):
     def on_screen_resume(self) -> None:
         self.reload()
 
+    def on_resize(self, event: events.Resize) -> None:
+        self._sync()
+
     # Rows ----------------------------------------------------------------------------------
 
-    def _cells(self, pull: PullRequest, now: float) -> list[Text]:
+    def _cells(self, pull: PullRequest, now: float, agent: int = AGENT_MAX_CELLS, title: int = TITLE_MAX_CELLS) -> dict[str, Text]:
+        """Return the cells of ``pull`` by column key, with agent and title cut to ``agent`` and ``title`` cells."""
         standard = uses_standard_colors(self.app)
         red = list_style("red", standard)
         violations = Text(str(len(pull.violations)), style=list_style("bold red", standard)) if pull.violations else Text("")
-        return [
-            Text(f"#{pull.id}", justify="right"),
-            Text(sanitize_line(pull.agent)),
-            Text(shorten(sanitize_line(pull.title), 48)),
-            Text(str(len(pull.files)), justify="right"),
-            Text.assemble((f"+{pull.additions}", "green"), " ", (f"−{pull.deletions}", red)),
-            checks_label(pull, standard),
-            status_label(pull, standard),
-            violations,
-            Text(format_duration(now - pull.created_at), justify="right"),
-        ]
+        return {
+            "id": Text(f"#{pull.id}", justify="right"),
+            "agent": Text(shorten(sanitize_line(pull.agent), agent)),
+            "title": Text(shorten(sanitize_line(pull.title), title)),
+            "files": Text(str(len(pull.files)), justify="right"),
+            "lines": Text.assemble((f"+{pull.additions}", "green"), " ", (f"−{pull.deletions}", red)),
+            "checks": checks_label(pull, standard),
+            "status": status_label(pull, standard),
+            "violations": violations,
+            "age": Text(format_duration(now - pull.created_at), justify="right"),
+        }
+
+    def _fit_columns(self, ordered: list[PullRequest], now: float) -> ReviewLayout:
+        """Choose the columns for the screen's width and set them on the table when they changed.
+
+        The table spans the screen. Its vertical scrollbar's cells are always left free, so the
+        columns still fit once the rows outgrow the table's height.
+        """
+        table = self.query_one(DataTable)
+        cells = {key: cell_len(label) for key, label in COLUMNS}
+        for pull in ordered:
+            for key, text in self._cells(pull, now).items():
+                cells[key] = max(cells[key], text.cell_len)
+        layout = review_layout(self.size.width - table.styles.scrollbar_size_vertical, cells)
+        if layout.columns != (self.column_layout.columns if self.column_layout else None):
+            table.clear(columns=True)
+            for key, label in layout.columns:
+                table.add_column(label, key=key)
+        self.column_layout = layout
+        return layout
 
     def _sync(self) -> None:
         table = self.query_one(DataTable)
         selected = self.selected_pull()
         ordered = list_order(list(self.pulls.values()))
         now = clock.now()
+        layout = self._fit_columns(ordered, now)
         table.clear()
         self._order = [pull.id for pull in ordered]
         for pull in ordered:
-            table.add_row(*self._cells(pull, now), key=pull.id)
+            cells = self._cells(pull, now, layout.agent, layout.title)
+            table.add_row(*(cells[key] for key in layout.keys), key=pull.id)
         if selected is not None and selected.id in self._order:
             table.move_cursor(row=self._order.index(selected.id), animate=False)
         active = sum(1 for pull in ordered if pull.status in ACTIVE_STATUSES)
@@ -318,6 +405,8 @@ class ReviewScreen(PullCommands, Screen[None]):
         self._show_detail()
 
     def _update_ages(self) -> None:
+        if self.column_layout is None or "age" not in self.column_layout.keys:
+            return
         table = self.query_one(DataTable)
         now = clock.now()
         for pull_id in self._order:
@@ -351,9 +440,36 @@ class ReviewScreen(PullCommands, Screen[None]):
             lines.append(sanitize_line(pull.message))
         if pull.violations:
             lines.append(f"outside the plan task's files: {', '.join(pull.violations[:8])}" + (" …" if len(pull.violations) > 8 else ""))
+        lines += self._left_out(pull)
         if pull.body:
             lines.append(shorten(sanitize_line(pull.body.strip().splitlines()[0]), 200))
         detail.update("\n".join(lines))
+
+    def _left_out(self, pull: PullRequest) -> list[str]:
+        """Return the detail lines for what the table cuts or leaves out of ``pull``.
+
+        Violations are left out here because the detail box lists them by name anyway.
+        """
+        layout = self.column_layout
+        if layout is None:
+            return []
+        lines = []
+        agent = sanitize_line(pull.agent)
+        title = sanitize_line(pull.title)
+        if cell_len(agent) > layout.agent or cell_len(title) > layout.title:
+            lines.append(f"{agent}: {title}")
+        parts = []
+        if "files" not in layout.keys:
+            parts.append(f"{len(pull.files)} file{'s' if len(pull.files) != 1 else ''}")
+        if "lines" not in layout.keys:
+            parts.append(f"+{pull.additions} −{pull.deletions}")
+        if "checks" not in layout.keys:
+            parts.append(f"checks {checks_label(pull).plain}")
+        if "age" not in layout.keys:
+            parts.append(f"opened {format_duration(clock.now() - pull.created_at)} ago")
+        if parts:
+            lines.append(" · ".join(parts))
+        return lines
 
     # Actions -------------------------------------------------------------------------------
 
