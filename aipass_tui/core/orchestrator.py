@@ -480,6 +480,15 @@ class Orchestrator(RecoveryMixin):
         """Add a request message to the queue, or coalesce it into an identical open request."""
         existing = self._state.requests.get(message["id"]) or self._state.requests.get(self._seen_duplicates.get(message["id"], ""))
         if existing is not None:
+            if existing.id == message["id"] and not existing.same_work(message["agent"], message["subject"], message.get("body", "")):
+                # A different request under an id already taken (ids made in the same second by
+                # two processes can collide): it is reported, and its file stays in inbox/consumed/.
+                self._notify(
+                    "error", "Request id already used",
+                    f"request {message['id']} for {message['agent']} ({str(message['subject'])[:60]!r}) has the id of another "
+                    f"request and was not queued; dispatch it again (its file is kept in {self.paths.inbox / 'consumed'})",
+                    agent=message["agent"],
+                )
             return existing
         key = (message["agent"], message["subject"], message.get("body", ""))
         other = self._state.requests.get(self._open_work.get(key, ""))

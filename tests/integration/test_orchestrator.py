@@ -474,3 +474,26 @@ def test_starts_keep_the_start_rate(repo: Path, orchestrators: list) -> None:
     for first in range(len(starts)):
         for last in range(first + 1, len(starts)):
             assert last - first <= (starts[last] - starts[first]) * 10 + 2, (first, last, starts)
+
+
+def test_two_requests_with_one_id_are_reported(repo: Path, orchestrators: list) -> None:
+    from aipass_tui.core.notices import UserNotice
+    from aipass_tui.core.orchestrator import new_request_message
+    from aipass_tui.core.store import Paths, write_json
+
+    write_config(repo, '[agents.a]\nkind = "command"\ncommand = ["true"]\nisolation = "shared"\n')
+    paths = Paths(repo)
+    paths.ensure()
+    first = new_request_message("a", "first task")
+    second = dict(new_request_message("a", "second task"), id=first["id"])
+    write_json(paths.inbox / f"{first['id']}-1.json", first)
+    write_json(paths.inbox / f"{first['id']}-2.json", second)
+    orchestrator = Orchestrator(repo, load_settings(repo), role="test")
+    notices: list = []
+    orchestrator.subscribe(notices.extend)
+    orchestrator.start_thread()
+    orchestrator.wake()
+    orchestrators.append(orchestrator)
+    wait_until(lambda: any(isinstance(n, UserNotice) and n.title == "Request id already used" for n in notices),
+               timeout=10, message="the collision reported")
+    assert [r.subject for r in orchestrator.snapshot().requests] == ["first task"]
