@@ -10,7 +10,7 @@ Every scenario uses a real git repository in a temporary folder, a real orchestr
 
 ``first-frame`` starts ``python -m aipass_tui`` in a real pseudo-terminal (200 x 60,
 ``TERM=xterm-256color``) and times process start to the first complete screen: the output
-holds the status bar's text, the last agent's pane and the footer's last key. The other
+contains the status bar's text, the last agent's pane and the footer's last key. The other
 scenarios run the cockpit headless in this process (``App.run_test(size=(200, 60))``), with
 the orchestrator the app creates and owns, as the ``aipass-tui`` command does. Measured there:
 
@@ -232,9 +232,8 @@ def first_frame(args: argparse.Namespace) -> dict:
 
     compileall.compile_dir(str(Path(aipass_tui.__file__).parent), quiet=1)
     repo = make_repo([["sleep", "3600"]] * 4, start_rate=8.0, max_parallel=8, cpu_hold_percent=None)
-    # A frame counts once the top line (the repository's name), every agent's pane (the last
-    # agent's name) and the footer's last key are on the terminal: Textual may first send a
-    # partial update, which is not a screen a user can read.
+    # A frame counts once the top line (the repository's name), the last agent's pane and the
+    # footer's last key are on the terminal. Textual may first send a partial update.
     marker = (repo.name.encode(), b"a0003", b"palette")
     command = [sys.executable, "-m", "aipass_tui", "--repo", str(repo)]
     warmup_started, warmup_seen = spawn_in_pty(command, repo, marker, args.timeout)
@@ -257,8 +256,8 @@ def first_frame(args: argparse.Namespace) -> dict:
         phases["orchestrator_start"].append(marks["orchestrator_started"] - marks["orchestrator_start_begin"])
         phases["app_to_first_screen"].append(seen - marks["orchestrator_started"])
         phases["total"].append(seen - started)
-        # The tick thread and file watching start after the first frame (when SIGHUP does not
-        # end the cockpit first); these are times after the first frame.
+        # The tick thread and file watching start after the first frame, unless SIGHUP ends the
+        # cockpit first. These times count from the first frame.
         for name, key in (("tick_thread_started", "orchestrator_thread_started"), ("automation_attached", "automation_attached")):
             if key in marks:
                 after[name].append(marks[key] - seen)

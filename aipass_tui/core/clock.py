@@ -31,9 +31,9 @@ def iso(ts: float | None = None) -> str:
 def new_id(prefix: str) -> str:
     """Return a new id such as ``r-20261204-212736-3fa9c1``: sortable by time, unique by suffix.
 
-    Ids made by this process in the same second never repeat: with 24 random bits, 1,000 ids in
-    one second would share a suffix about 3% of the time, and a request with a repeated id was
-    taken for one already accepted.
+    Ids made by this process in the same second never repeat. With 24 random bits, 1,000 ids in
+    one second would share a suffix about 3% of the time (birthday estimate), and a request with
+    a repeated id would be taken for one already accepted.
     """
     global _issued_second
     stamp = datetime.fromtimestamp(now(), timezone.utc).strftime("%Y%m%d-%H%M%S")

@@ -162,8 +162,8 @@ class Orchestrator(RecoveryMixin):
         self._seen_duplicates: dict[str, str] = {}
         self._housekeeping_due = False
         self.inbox_watched = False
-        """Set while a file watcher calls wake() for new inbox files; the inbox is then scanned on
-        a wake and once a second instead of at every tick."""
+        """True while a file watcher calls wake() for new inbox files. The inbox is then scanned
+        on a wake and once a second, not at every tick."""
         self._inbox_poked = True
         self._last_inbox_scan = 0.0
 
@@ -645,8 +645,8 @@ class Orchestrator(RecoveryMixin):
 
     def snapshot(self) -> Snapshot:
         with self._mutex:
-            # The cockpit asks for this once a second, under the lock the tick needs, so it uses
-            # the models' own copies (every list and nested model copied) over generic deep copies.
+            # The cockpit takes a snapshot once a second under the lock the tick needs, so the
+            # models' own copies (every list and nested model copied) replace generic deep copies.
             runs = {rid: live.record.detached_copy() for rid, live in self._live.items()}
             for rid, record in self._finished.items():
                 runs.setdefault(rid, record.detached_copy())
@@ -1379,8 +1379,8 @@ class Orchestrator(RecoveryMixin):
             activity = _agent_activity(agent)
             shown, written_at = self._agent_written.get(name, ((), 0.0))
             changed = activity != shown
-            # A forced flush (a run started or ended) writes the agents whose activity changed;
-            # the others keep their own pace, so that their writes stay spread over time.
+            # A forced flush (a run started or ended) writes only the agents whose activity
+            # changed. The others keep their own pace, so their writes stay spread over time.
             interval = AGENT_FLUSH_SECONDS if changed else AGENT_QUIET_FLUSH_SECONDS
             if now - written_at < interval and not (force and changed) and not every_agent:
                 continue
@@ -1530,7 +1530,7 @@ def _dropped(name: str, patterns: list[str]) -> bool:
 
 
 def _run_agent(run_id: str, agent: str) -> bool:
-    # Run ids are <agent>-<YYYYmmdd>-<HHMMSS>-<hex>; the date tells agent "a" from agent "a-b".
+    # Run ids are <agent>-<YYYYmmdd>-<HHMMSS>-<hex>, so the date separates agent "a" from "a-b".
     rest = run_id[len(agent) + 1:]
     return run_id.startswith(agent + "-") and rest[:8].isdigit() and rest[8:9] == "-"
 
@@ -1591,7 +1591,7 @@ def _status_after(run_status: RunStatus) -> AgentStatus:
     """Return an idle agent's status from how its last run ended.
 
     A stopped run (by the user, or for stalling, which notified the user) is not shown as a
-    failure: the agent is idle, and its subject says how the last run ended.
+    failure: the agent is idle, and its subject shows how the last run ended.
     """
     if run_status == RunStatus.SUCCEEDED:
         return AgentStatus.DONE

@@ -178,7 +178,7 @@ async def test_stop_run_after_confirmation(repo: Path, orchestrators: list) -> N
         await wait_for(pilot, lambda: request_of(orchestrator, busy.id).status == RequestStatus.FAILED, message="stopped")
         run_id = request_of(orchestrator, busy.id).run
         assert orchestrator.snapshot().runs[run_id].status == RunStatus.STOPPED
-        # A run the user stopped is not the agent's failure: it is idle, and says how the run ended.
+        # A stopped run is not the agent's failure: the agent is idle and the message shows why.
         await wait_for(pilot, lambda: status_of(app, "alpha") == AgentStatus.IDLE, message="alpha shown idle")
         assert "stopped" in (app.model.agents["alpha"].state.last_run_message or "")
 

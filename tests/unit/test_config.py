@@ -124,7 +124,8 @@ def test_environment_errors_name_the_variable(tmp_path: Path) -> None:
     assert "'many'" in caught.value.problems[0]
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, {"AIPASS_LIMITS__NO_SUCH_KEY": "1"})
-    assert "AIPASS_LIMITS__NO_SUCH_KEY" in str(caught.value) and "unknown key 'no_such_key'" in str(caught.value)
+    assert "AIPASS_LIMITS__NO_SUCH_KEY" in str(caught.value)
+    assert "unknown key 'no_such_key'" in str(caught.value)
     with pytest.raises(ConfigError, match=r"environment variable AIPASS_UI__KEYS: invalid JSON for ui\.keys"):
         load_settings(tmp_path, {"AIPASS_UI__KEYS": "{dispatch: n}"})
     # A file error is still located in the file while a variable sets a neighbouring key.

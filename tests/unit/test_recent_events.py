@@ -10,7 +10,7 @@ from aipass_tui.core import recovery
 from aipass_tui.core.models import Event, EventKind
 
 
-def test_tail_keeps_the_last_events_and_skips_a_torn_line(tmp_path: Path) -> None:
+def test_tail_skips_torn_line(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     lines = [json.dumps(Event(EventKind.TEXT, f"line {n}").to_dict()) for n in range(10)]
     path.write_text("\n".join(lines) + "\n" + '{"kind": "text", "text": "torn')
@@ -18,7 +18,7 @@ def test_tail_keeps_the_last_events_and_skips_a_torn_line(tmp_path: Path) -> Non
     assert [event.text for event in events] == ["line 8", "line 9"]
 
 
-def test_tail_of_a_large_file_starts_at_a_whole_line(tmp_path: Path, monkeypatch) -> None:
+def test_tail_starts_at_whole_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(recovery, "TAIL_BYTES", 100)
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(Event(EventKind.RAW, f"row {n:03d}").to_dict()) + "\n" for n in range(50)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region
@@ -117,8 +118,7 @@ def _row_strip(parts: list[tuple[str, Style]], width: int, base: Style) -> Strip
         cut = shorten(text, room)
         if cut != text:
             segments.append(Segment(cut, style))
-            room = 0
             break
         segments.append(Segment(text, style))
-        room -= Segment(text).cell_length
+        room -= cell_len(text)
     return Strip(segments).extend_cell_length(width, base)

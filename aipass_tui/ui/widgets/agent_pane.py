@@ -40,9 +40,9 @@ class PaneLog(Log):
     def add_lines(self, lines: list[str]) -> None:
         """Append ``lines`` and, while following, keep the last one in view.
 
-        Log scrolls only when it was at the end before the write, which it judges from its
-        laid-out size; a pane written before its first layout looked scrolled up from then on.
-        The scroll waits for the next refresh, when the size is known.
+        Log scrolls only when it was at the end before the write, judged from its laid-out size,
+        so a pane written before its first layout looked scrolled up from then on. Here the
+        scroll waits for the next refresh, when the size is known.
         """
         self.write_lines(lines, scroll_end=False)
         self.keep_end()
